@@ -1,0 +1,89 @@
+/*
+ * A virtual machine: the KVM VM, its guest memory, its vCPUs and devices,
+ * and the Xen domain state the hypercalls act on.
+ */
+#ifndef PVMM_VCPU_VM_H
+#define PVMM_VCPU_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "console/console.h"
+#include "util/loop.h"
+#include "ept/guest_mem.h"
+#include "vcpu/io.h"
+#include "xen/domain.h"
+
+#define PVMM_MAX_VCPUS 32
+
+/* Exit statuses of `pvmm run`; README.md documents the same table. */
+enum pvmm_exit {
+	PVMM_EXIT_POWEROFF = 0,    /* guest powered off */
+	PVMM_EXIT_ERROR = 1,       /* pvmm failed: host error, missing KVM capability */
+	PVMM_EXIT_USAGE = 2,       /* bad command line */
+	PVMM_EXIT_BAD_INPUT = 3,   /* an image, initrd or config file is unusable */
+	PVMM_EXIT_REBOOT = 10,     /* guest asked to reboot */
+	PVMM_EXIT_CRASH = 11,      /* guest crashed: SHUTDOWN_crash or triple fault */
+	PVMM_EXIT_SUSPEND = 12,    /* guest suspended itself */
+	PVMM_EXIT_WATCHDOG = 13,   /* guest watchdog fired */
+	PVMM_EXIT_KVM_FAILED = 14, /* KVM could not run the guest (emulation or entry failure) */
+	PVMM_EXIT_STOPPED = 20,    /* stopped by the host: signal or Ctrl-A x */
+};
+
+struct vm_config {
+	uint64_t mem_size;
+	int nr_cpus;
+	const char *kernel;    /* PVH ELF image */
+	const char *cmdline;
+	const char *initrd;
+	const char *console;   /* "stdio", "file:PATH" or "none" */
+};
+
+struct vcpu;
+struct ioapic;
+struct uart;
+struct gnttab;
+
+struct vm {
+	const struct vm_config *cfg;
+	int kvm_fd;
+	int fd;
+	int vcpu_mmap_size;
+	struct guest_mem mem;
+	struct io_bus pio;
+	struct io_bus mmio;
+	struct console console;
+	struct loop loop;           /* main thread: stdin, signals, backends */
+	struct ioapic *ioapic;
+	struct uart *uart;
+	struct gnttab *gnttab;      /* grant tables (src/grant) */
+	struct xen_domain xen;
+	struct kvm_cpuid2 *cpuid;   /* what every vCPU is given */
+	uint32_t tsc_khz;
+
+	int nr_vcpus;
+	struct vcpu *vcpu[PVMM_MAX_VCPUS];
+
+	atomic_bool exit_claimed;     /* the first vm__stop() sets the status */
+	atomic_bool stopping;
+	atomic_int exit_status;
+	int stop_fd;                /* eventfd, readable once stopping */
+};
+
+/* Opens /dev/kvm, checks capabilities, creates the VM, memory and devices.
+ * Returns 0, or a PVMM_EXIT_* status after printing why. */
+int vm__create(struct vm *vm, const struct vm_config *cfg);
+
+/* Starts every vCPU, serves the main loop until the VM stops; returns the
+ * PVMM_EXIT_* status. */
+int vm__run(struct vm *vm);
+
+/* Asks the VM to stop with this status.  The first request wins; later ones
+ * are ignored.  Safe from any thread. */
+void vm__stop(struct vm *vm, enum pvmm_exit status);
+
+void vm__destroy(struct vm *vm);
+
+#endif

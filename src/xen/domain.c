@@ -1,0 +1,87 @@
+#include "xen/domain.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "vcpu/vcpu.h"
+#include "vcpu/vm.h"
+#include "xen/time.h"
+
+/* A random (version 4) UUID, what a toolstack gives each domain. */
+static void random_uuid(uint8_t uuid[16])
+{
+	ssize_t n;
+
+	do
+		n = getrandom(uuid, 16, 0);
+	while (n < 0 && errno == EINTR);
+	if (n != 16) {
+		pr_warn("getrandom failed (%s): the domain handle is all zeros",
+			n < 0 ? strerror(errno) : "short read");
+		memset(uuid, 0, 16);
+		return;
+	}
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40);   /* version 4 */
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
+}
+
+void xen__domain_init(struct vm *vm)
+{
+	struct xen_domain *d = &vm->xen;
+	pthread_condattr_t attr;
+
+	pthread_mutex_init(&d->lock, NULL);
+	/* SCHEDOP_poll deadlines are Xen system time, which is monotonic. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->wake, &attr);
+	pthread_condattr_destroy(&attr);
+
+	d->domid = PVMM_DOMID;
+	d->has_shared_info = false;
+	d->shared_info_compat = false;
+	d->shutdown_code = -1;
+	random_uuid(d->handle);
+	xen__time_init(vm);
+
+	memset(d->hvm_param, 0, sizeof(d->hvm_param));
+	d->hvm_param[HVM_PARAM_STORE_PFN] =
+		gmem__special_gpa(GMEM_SPECIAL_XENSTORE) >> GMEM_PAGE_SHIFT;
+	d->hvm_param[HVM_PARAM_CONSOLE_PFN] =
+		gmem__special_gpa(GMEM_SPECIAL_CONSOLE) >> GMEM_PAGE_SHIFT;
+}
+
+void xen__vcpu_wake(struct vcpu *v)
+{
+	struct xen_domain *d = &v->vm->xen;
+
+	/* Taking the lock orders this wake after the waiter's last look at
+	 * its condition, so the wake cannot fall between look and sleep. */
+	pthread_mutex_lock(&d->lock);
+	pthread_cond_broadcast(&d->wake);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void xen__latch_shared_info_layout(struct vm *vm, bool compat)
+{
+	pthread_mutex_lock(&vm->xen.lock);
+	vm->xen.shared_info_compat = compat;
+	/* As Xen: only the wallclock is rewritten in the new layout. */
+	xen__write_wallclock(vm);
+	pthread_mutex_unlock(&vm->xen.lock);
+}
+
+long xen__check_domid(const struct vm *vm, uint16_t domid)
+{
+	if (domid == DOMID_SELF || domid == vm->xen.domid)
+		return 0;
+	return domid == 0 ? -XEN_EPERM : -XEN_ESRCH;
+}
+
+struct vcpu *xen__vcpu(struct vm *vm, uint64_t id)
+{
+	return id < (uint64_t)vm->nr_vcpus ? vm->vcpu[id] : NULL;
+}
