@@ -16,6 +16,7 @@
 #ifndef PVMM_EPT_GUEST_MEM_H
 #define PVMM_EPT_GUEST_MEM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,7 +28,9 @@
 #define GMEM_SPECIAL_BASE   0xFEF80000ULL   /* below the 0xFF000000 firmware hole */
 #define GMEM_SPECIAL_PAGES  128
 #define GMEM_SPECIAL_SIZE   (GMEM_SPECIAL_PAGES * GMEM_PAGE_SIZE)
-#define GMEM_MAX_REGIONS    4
+#define GMEM_MAX_MAP        3   /* memory-map entries: low RAM, special, high RAM */
+#define GMEM_MAX_ALIASES    96
+#define GMEM_MAX_REGIONS    (GMEM_MAX_MAP + GMEM_MAX_ALIASES)
 
 /* Special pages: page index inside the special region. */
 enum gmem_special_page {
@@ -39,23 +42,35 @@ enum gmem_special_page {
 	GMEM_SPECIAL_GNTTAB_FRAMES = 64,
 	GMEM_SPECIAL_GNTTAB_STATUS_FIRST = GMEM_SPECIAL_GNTTAB_FIRST + GMEM_SPECIAL_GNTTAB_FRAMES,
 	GMEM_SPECIAL_GNTTAB_STATUS_FRAMES = 8,
-	GMEM_SPECIAL_USED = GMEM_SPECIAL_GNTTAB_STATUS_FIRST + GMEM_SPECIAL_GNTTAB_STATUS_FRAMES,
+	/* shared_info when the guest maps it in a hole rather than in RAM. */
+	GMEM_SPECIAL_SHARED_INFO = GMEM_SPECIAL_GNTTAB_STATUS_FIRST + GMEM_SPECIAL_GNTTAB_STATUS_FRAMES,
+	GMEM_SPECIAL_USED,
 };
 
 /* Memory-map entry types, as in the e820 table. */
 #define GMEM_TYPE_RAM       1
 #define GMEM_TYPE_RESERVED  2
 
+enum gmem_kind {
+	GMEM_RAM,
+	GMEM_SPECIAL,       /* pvmm's special pages, reserved in the memory map */
+	GMEM_ALIAS,         /* a special page shown again where the guest asked */
+};
+
 struct gmem_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *host;
-	bool is_ram;        /* false: the special pages */
+	enum gmem_kind kind;
 };
 
 struct guest_mem {
 	struct gmem_region region[GMEM_MAX_REGIONS];
-	int nr_regions;
+	/* Regions are only ever appended: readers take nr_regions with acquire
+	 * and see complete entries without a lock. */
+	_Atomic int nr_regions;
+	pthread_mutex_t alias_lock;
+	int vm_fd;          /* for alias memslots; -1 before gmem__register() */
 	uint64_t ram_size;  /* bytes of RAM, both regions together */
 };
 
@@ -74,7 +89,19 @@ int gmem__init(struct guest_mem *m, uint64_t ram_size);
 void gmem__free(struct guest_mem *m);
 
 /* Registers every region with KVM as a memslot.  Returns 0 or -errno. */
-int gmem__register(const struct guest_mem *m, int vm_fd);
+int gmem__register(struct guest_mem *m, int vm_fd);
+
+/*
+ * Shows the special page at special_gfn again at gfn, which must be a hole
+ * in the guest's physical address space below the LAPIC/IOAPIC window, as
+ * Xen lets a guest place shared_info or grant frames in a hole of its
+ * memory map.  The alias is a one-page memslot on the same host memory;
+ * it stays for the VM's life.  Returns 0, -EINVAL (not a hole) or -ENOSPC.
+ */
+int gmem__add_alias(struct guest_mem *m, uint64_t gfn, uint64_t special_gfn);
+
+/* True when no guest memory (RAM, special page or alias) covers gfn. */
+bool gmem__is_hole(const struct guest_mem *m, uint64_t gfn);
 
 /*
  * The checked accessor: a host pointer to [gpa, gpa + len), or NULL when any

@@ -87,8 +87,9 @@ static uint64_t special_gfn(unsigned page)
 	return gmem__special_gpa((enum gmem_special_page)page) >> GMEM_PAGE_SHIFT;
 }
 
-/* Frames sit only in their special page or in a RAM page that
- * gnttab__add_to_physmap checked, so this never fails. */
+/* Table frames sit only in their special page or in a RAM page that
+ * gnttab__add_to_physmap checked, and granted frames are checked with
+ * is_ram_frame(), so this never fails. */
 static uint8_t *frame(const struct gnttab *gt, uint64_t gfn)
 {
 	return gmem__frame(&gt->vm->mem, gfn);
@@ -350,9 +351,13 @@ static void grow(struct gnttab *gt, unsigned nr)
 }
 
 /* gpfn may receive the frame in *slot: guest RAM not holding another frame
- * of the table (two frames in one page would alias each other's entries). */
+ * of the table (two frames in one page would alias each other's entries),
+ * or a hole in the guest's memory map, where Xen lets guests such as GRUB
+ * put the table. */
 static bool gpfn_free(const struct gnttab *gt, uint64_t gpfn, const uint64_t *slot)
 {
+	if (gmem__is_hole(&gt->vm->mem, gpfn))
+		return true;
 	if (!is_ram_frame(gt, gpfn))
 		return false;
 	for (unsigned i = 0; i < GNTTAB_MAX_FRAMES; i++)
@@ -364,13 +369,35 @@ static bool gpfn_free(const struct gnttab *gt, uint64_t gpfn, const uint64_t *sl
 	return true;
 }
 
-static void move_frame(struct gnttab *gt, uint64_t *slot, uint64_t gpfn)
+/* The special page a frame lives in until the guest places it. */
+static uint64_t home_gfn(const struct gnttab *gt, const uint64_t *slot)
 {
+	if (slot >= gt->frame_gfn && slot < gt->frame_gfn + GNTTAB_MAX_FRAMES)
+		return special_gfn(GMEM_SPECIAL_GNTTAB_FIRST + (unsigned)(slot - gt->frame_gfn));
+	return special_gfn(GMEM_SPECIAL_GNTTAB_STATUS_FIRST + (unsigned)(slot - gt->status_gfn));
+}
+
+/* Moves a frame's contents to gpfn.  RAM receives a copy; a hole receives
+ * an alias of the frame's special page, which then holds the contents. */
+static long move_frame(struct gnttab *gt, uint64_t *slot, uint64_t gpfn)
+{
+	uint64_t home = home_gfn(gt, slot);
+	uint64_t target = gpfn;
+
 	if (*slot == gpfn)
-		return;
-	memcpy(frame(gt, gpfn), frame(gt, *slot), GMEM_PAGE_SIZE);
-	memset(frame(gt, *slot), 0, GMEM_PAGE_SIZE);
+		return 0;
+	if (gmem__is_hole(&gt->vm->mem, gpfn)) {
+		if (gmem__add_alias(&gt->vm->mem, gpfn, home))
+			return -XEN_EINVAL;
+		target = home;
+	}
+	/* An alias and its special page are the same host memory. */
+	if (frame(gt, target) != frame(gt, *slot)) {
+		memcpy(frame(gt, target), frame(gt, *slot), GMEM_PAGE_SIZE);
+		memset(frame(gt, *slot), 0, GMEM_PAGE_SIZE);
+	}
 	*slot = gpfn;
+	return 0;
 }
 
 long gnttab__add_to_physmap(struct vm *vm, uint64_t idx, uint64_t gpfn)
@@ -378,7 +405,6 @@ long gnttab__add_to_physmap(struct vm *vm, uint64_t idx, uint64_t gpfn)
 	struct gnttab *gt = vm->gnttab;
 	bool status = false;
 	uint64_t *slot;
-	unsigned need;  /* the table size that makes idx exist */
 	long rc = 0;
 
 	pthread_rwlock_wrlock(&gt->lock);
@@ -395,10 +421,13 @@ long gnttab__add_to_physmap(struct vm *vm, uint64_t idx, uint64_t gpfn)
 		rc = -XEN_EINVAL;
 		goto out;
 	}
-	/* As Xen: naming a frame past the table's end grows the table. */
-	need = (unsigned)(status ? (idx + 1) * (STATUS_PER_FRAME / V2_PER_FRAME) : idx + 1);
-	grow(gt, need);
-	move_frame(gt, slot, gpfn);
+	/* As Xen: naming a frame past the table's end grows the table, for a
+	 * status frame to the size that needs it. */
+	if (!status)
+		grow(gt, (unsigned)idx + 1);
+	else if (idx >= gt->nr_status_frames)
+		grow(gt, (unsigned)(idx + 1) * (unsigned)(STATUS_PER_FRAME / V2_PER_FRAME));
+	rc = move_frame(gt, slot, gpfn);
 out:
 	pthread_rwlock_unlock(&gt->lock);
 	return rc;

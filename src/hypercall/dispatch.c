@@ -2,6 +2,8 @@
 #include <stdio.h>
 
 #include "ept/gva.h"
+#include "events/evtchn.h"
+#include "grant/gnttab.h"
 #include "hypercall/hypercall.h"
 #include "hypercall/hypercall_args.h"
 #include "util/log.h"
@@ -21,6 +23,8 @@ static const struct {
 	[__HYPERVISOR_vcpu_op] = { "vcpu_op", hc__vcpu_op },
 	[__HYPERVISOR_sched_op] = { "sched_op", hc__sched_op },
 	[__HYPERVISOR_hvm_op] = { "hvm_op", hc__hvm_op },
+	[__HYPERVISOR_event_channel_op] = { "event_channel_op", hc__event_channel_op },
+	[__HYPERVISOR_grant_table_op] = { "grant_table_op", hc__grant_table_op },
 };
 
 void hcall__decode(const struct kvm_regs *r, bool compat, struct hcall *hc)

@@ -24,6 +24,11 @@
 	S(xen_feature_info)        \
 	S(shared_info)             \
 	S(vcpu_info)               \
+	S(evtchn_alloc_unbound)    \
+	S(evtchn_bind_interdomain) \
+	S(evtchn_status)           \
+	S(vcpu_set_singleshot_timer) \
+	S(vcpu_set_periodic_timer) \
 	S(gnttab_setup_table)      \
 	S(gnttab_query_size)       \
 	S(gnttab_set_version)      \
@@ -32,6 +37,9 @@
 	S(gnttab_copy)
 
 #define FIELDS(F)                                          \
+	F(vcpu_set_singleshot_timer, timeout_abs_ns, timeout_abs_ns) \
+	F(vcpu_set_singleshot_timer, flags, flags)         \
+	F(vcpu_set_periodic_timer, period_ns, period_ns)   \
 	F(xen_add_to_physmap, domid, domid)                \
 	F(xen_add_to_physmap, size, size)                  \
 	F(xen_add_to_physmap, space, space)                \

@@ -52,6 +52,7 @@ int vcpu__create(struct vm *vm, int id, struct vcpu **out)
 		vcpu__destroy(v);
 		return ret;
 	}
+	atomic_init(&v->extint_vector, -1);
 	/* Every exit hands us the registers, so hypercalls need no ioctl. */
 	v->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
 	*out = v;
@@ -238,7 +239,8 @@ static void handle_exit(struct vcpu *v)
 		ioapic__eoi(v->vm, run->eoi.vector);
 		break;
 	case KVM_EXIT_INTR:
-		break;
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+		break;   /* the loop injects what is queued */
 	case KVM_EXIT_SHUTDOWN:
 		pr_err("vcpu%d: guest crashed: triple fault", v->id);
 		vcpu__dump(v, LOG_ERROR);
@@ -270,6 +272,35 @@ static void handle_exit(struct vcpu *v)
 	}
 }
 
+void vcpu__inject_extint(struct vcpu *v, uint8_t vector)
+{
+	atomic_store(&v->extint_vector, vector);
+	vcpu__kick(v);
+}
+
+/* Injects a queued ExtINT-style vector once the guest can take it; until
+ * then KVM exits as soon as it can (interrupt window). */
+static void inject_pending_extint(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	int vector = atomic_load(&v->extint_vector);
+
+	if (vector < 0) {
+		run->request_interrupt_window = 0;
+		return;
+	}
+	if (run->ready_for_interrupt_injection && run->if_flag) {
+		struct kvm_interrupt irq = { .irq = (uint32_t)vector };
+
+		atomic_compare_exchange_strong(&v->extint_vector, &vector, -1);
+		if (ioctl(v->fd, KVM_INTERRUPT, &irq) < 0)
+			pr_warn_once("vcpu%d: KVM_INTERRUPT failed: %s", v->id, strerror(errno));
+		run->request_interrupt_window = 0;
+	} else {
+		run->request_interrupt_window = 1;
+	}
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -281,6 +312,7 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
 	while (!atomic_load(&vm->stopping)) {
+		inject_pending_extint(v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;

@@ -13,6 +13,9 @@
 
 #include "boot/pvh.h"
 #include "devices/debugcon.h"
+#include "events/evtchn.h"
+#include "events/timer.h"
+#include "grant/gnttab.h"
 #include "devices/ioapic.h"
 #include "devices/uart.h"
 #include "hypercall/transport.h"
@@ -216,9 +219,17 @@ int vm__create(struct vm *vm, const struct vm_config *cfg)
 	if (check_kvm(vm) || setup_kvm_vm(vm) || setup_memory(vm))
 		return PVMM_EXIT_ERROR;
 	xen__domain_init(vm);
+	if (evtchn__init(vm) || gnttab__init(vm)) {
+		pr_err("cannot allocate the event-channel and grant tables");
+		return PVMM_EXIT_ERROR;
+	}
 	vm->cpuid = cpuid__build(vm->kvm_fd, vm->xen.domid);
 	if (!vm->cpuid || setup_devices(vm) || create_vcpus(vm))
 		return PVMM_EXIT_ERROR;
+	if (vtimer__init(vm)) {
+		pr_err("cannot create the vCPU timers: %s", strerror(errno));
+		return PVMM_EXIT_ERROR;
+	}
 	if (load_guest(vm))
 		return PVMM_EXIT_BAD_INPUT;
 	return 0;
@@ -298,6 +309,9 @@ int vm__run(struct vm *vm)
 
 void vm__destroy(struct vm *vm)
 {
+	vtimer__destroy(vm);
+	evtchn__destroy(vm);
+	gnttab__destroy(vm);
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		vcpu__destroy(vm->vcpu[i]);
 	vm->nr_vcpus = 0;

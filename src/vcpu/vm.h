@@ -45,6 +45,8 @@ struct vcpu;
 struct ioapic;
 struct uart;
 struct gnttab;
+struct evtchn_table;
+struct vtimers;
 
 struct vm {
 	const struct vm_config *cfg;
@@ -59,6 +61,8 @@ struct vm {
 	struct ioapic *ioapic;
 	struct uart *uart;
 	struct gnttab *gnttab;      /* grant tables (src/grant) */
+	struct evtchn_table *evtchn; /* event channels (src/events) */
+	struct vtimers *vtimers;    /* VIRQ_TIMER sources (src/events) */
 	struct xen_domain xen;
 	struct kvm_cpuid2 *cpuid;   /* what every vCPU is given */
 	uint32_t tsc_khz;

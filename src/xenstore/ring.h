@@ -27,11 +27,11 @@ struct xs_ring;
 /*
  * Serves domain domid through page: the host address of the guest's
  * xenstore page (gmem__ptr() of gmem__special_gpa(GMEM_SPECIAL_XENSTORE)),
- * XENSTORE_RING_SIZE-aligned and valid until xs__ring_destroy().
+ * valid until xs__ring_destroy().
  * notify_guest(opaque) is called after pvmm has consumed requests or
  * produced responses: the caller raises the guest's xenstore event channel.
  * Announces the server features and marks the ring connected; the indices
- * are taken as they are.
+ * are taken as they are.  NULL when out of memory.
  */
 struct xs_ring *xs__ring_create(struct xs_store *s, uint16_t domid,
 				struct xenstore_domain_interface *page,

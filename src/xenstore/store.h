@@ -19,6 +19,7 @@
 #ifndef PVMM_XENSTORE_STORE_H
 #define PVMM_XENSTORE_STORE_H
 
+/* errno.h first: xs_wire.h declares xsd_errors[] only when EINVAL is known. */
 #include <errno.h>
 #include <stdint.h>
 
@@ -67,7 +68,7 @@ struct xs_store;
 
 /* A new store holding "/" alone, owned by domain 0 with access "n". */
 struct xs_store *xs__store_create(void);
-/* Frees the store with any connections still open on it. */
+/* Every connection and ring on the store must be destroyed first. */
 void xs__store_destroy(struct xs_store *s);
 
 /* Creates path and missing parents as needed; value is a C string of at
@@ -91,7 +92,7 @@ int xs__set_perms(struct xs_store *s, const char *path, uint16_t owner,
  * once soon after xs__watch() (path = the watched path) and then after each
  * change at or below path, with the changed path.  path may be "@name" for a
  * special watch.  The pair (path, token) names the watch: adding it twice is
- * -EEXIST.  After xs__unwatch() returns, fn is not running for this watch on
+ * -EEXIST.  fn may not be NULL.  After xs__unwatch() returns, fn is not running for this watch on
  * another thread and will not run again.
  */
 typedef void (*xs_watch_fn)(const char *path, const char *token, void *opaque);

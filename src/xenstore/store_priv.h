@@ -104,6 +104,7 @@ struct xs_conn {
 struct xs_notify {
 	struct xs_notify *next;
 	const void *key;            /* the watch or the connection */
+	struct xs_conn *conn;       /* wake-ups: the connection */
 	char *path, *token;
 	xs_watch_fn fn;
 	void (*wake)(void *opaque);

@@ -61,6 +61,9 @@ static void check_cmdline(const struct hvm_start_info *si)
 		return;
 	printf("cmdline: '%s'\n", cmdline);
 	check(memmap_is_ram(si, si->cmdline_paddr, len + 1), "cmdline lies in RAM");
+	check(!ranges_overlap(si->cmdline_paddr, len + 1, (uintptr_t)_image_start,
+			      (uintptr_t)_image_end - (uintptr_t)_image_start),
+	      "cmdline lies outside the image");
 	check(strcmp(cmdline, EXPECTED_CMDLINE) == 0,
 	      "cmdline is '" EXPECTED_CMDLINE "'");
 }
@@ -101,6 +104,10 @@ static void check_memmap(const struct hvm_start_info *si)
 	check(e && e->type == XEN_HVM_MEMMAP_TYPE_RAM, "guest image lies in RAM");
 	check(memmap_is_ram(si, (uintptr_t)si, sizeof(*si)),
 	      "start_info lies in RAM");
+	check(!ranges_overlap((uintptr_t)si, sizeof(*si), image, image_len) &&
+	      !ranges_overlap(si->memmap_paddr, (uint64_t)n * sizeof(*map),
+			      image, image_len),
+	      "start_info and memmap lie outside the image");
 }
 
 static void check_initrd_content(const uint8_t *data)

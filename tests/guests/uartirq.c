@@ -89,10 +89,11 @@ void guest_main(const struct hvm_start_info *si)
 	ioapic_write(IOAPIC_REDIR(UART_IRQ) + 1, apic_id << 24);
 	ioapic_write(IOAPIC_REDIR(UART_IRQ), UART_VECTOR);
 
+	/* Input that arrived before we were ready counts, too. */
 	for (unsigned int i = 0; i < 64; i++) {
 		if (!(inb(COM1_BASE + UART_LSR) & UART_LSR_DR))
 			break;
-		inb(COM1_BASE + UART_RBR);
+		uart_rx((char)inb(COM1_BASE + UART_RBR));
 	}
 	outb(COM1_BASE + UART_MCR, UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT2);
 	outb(COM1_BASE + UART_IER, UART_IER_RDI);

@@ -7,8 +7,45 @@ Used by meson for every integration test.  Skips (exit 77) only when
 import argparse
 import os
 import re
+import select
+import signal
 import subprocess
 import sys
+import time
+
+
+def run(cmd, a):
+    """Runs cmd; returns (exit status or None on time-out, output)."""
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    if a.stdin is not None:
+        p.stdin.write(a.stdin.encode())
+        p.stdin.flush()
+    # Keep stdin open while the guest runs: closing it is not a request
+    # to stop, but a test that signals wants a live VM.
+    out = b""
+    deadline = time.monotonic() + a.timeout
+    signalled = False
+    os.set_blocking(p.stdout.fileno(), False)
+    while True:
+        ready, _, _ = select.select([p.stdout], [], [], 0.2)
+        if ready:
+            chunk = p.stdout.read()
+            if chunk:
+                out += chunk
+        if (a.signal_after and not signalled and
+                re.search(a.signal_after, out.decode(errors="replace"), re.MULTILINE)):
+            p.send_signal(getattr(signal, "SIG" + a.signal))
+            signalled = True
+        if p.poll() is not None:
+            rest = p.stdout.read()
+            out += rest or b""
+            p.stdin.close()
+            return p.returncode, out.decode(errors="replace")
+        if time.monotonic() > deadline:
+            p.kill()
+            p.wait()
+            return None, out.decode(errors="replace")
 
 
 def main():
@@ -22,6 +59,12 @@ def main():
                    help="a regular expression the output must not match")
     p.add_argument("--stdin", default=None, help="text fed to pvmm's stdin")
     p.add_argument("--timeout", type=int, default=120)
+    p.add_argument("--file", help="a file pvmm writes (e.g. --console file:)")
+    p.add_argument("--file-expect", action="append", default=[],
+                   help="a regular expression --file must match afterwards")
+    p.add_argument("--signal-after", metavar="REGEX",
+                   help="send --signal once the output matches REGEX")
+    p.add_argument("--signal", default="TERM")
     p.add_argument("args", nargs=argparse.REMAINDER,
                    help="pvmm's arguments, after --")
     a = p.parse_args()
@@ -33,20 +76,24 @@ def main():
 
     cmd = [a.pvmm] + args
     print("$ " + " ".join(cmd))
-    try:
-        r = subprocess.run(cmd, input=(a.stdin or "").encode(),
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=a.timeout)
-    except subprocess.TimeoutExpired as e:
-        sys.stdout.write((e.stdout or b"").decode(errors="replace"))
+    if a.file and os.path.exists(a.file):
+        os.unlink(a.file)
+    status, out = run(cmd, a)
+    if status is None:
+        sys.stdout.write(out)
         print(f"FAIL: pvmm did not finish within {a.timeout} s")
         return 1
-    out = r.stdout.decode(errors="replace")
     sys.stdout.write(out)
     ok = True
-    if r.returncode != a.status:
-        print(f"FAIL: exit status {r.returncode}, expected {a.status}")
+    if status != a.status:
+        print(f"FAIL: exit status {status}, expected {a.status}")
         ok = False
+    if a.file:
+        text = open(a.file, errors="replace").read() if os.path.exists(a.file) else ""
+        for pattern in a.file_expect:
+            if not re.search(pattern, text, re.MULTILINE):
+                print(f"FAIL: {a.file} lacks /{pattern}/ (it holds {text!r})")
+                ok = False
     for pattern in a.expect:
         if not re.search(pattern, out, re.MULTILINE):
             print(f"FAIL: output lacks /{pattern}/")
