@@ -1,5 +1,6 @@
 /* pvmm: run a Xen PVH guest on KVM. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,8 @@ struct stdin_source {
 	struct vm *vm;
 	bool filter_escapes;       /* only a human at a terminal types Ctrl-A x */
 	struct term_escape escape;
+	bool reader_running;       /* stdin_reader() serves a stdin epoll refused */
+	pthread_t reader;
 };
 
 static void on_stdin(int fd, void *opaque)
@@ -41,26 +44,83 @@ static void on_stdin(int fd, void *opaque)
 	console__push_input(&src->vm->console, out, out_n);
 }
 
+/*
+ * epoll refuses a stdin it cannot poll: a regular file, /dev/null.  Reading
+ * one never waits for a person, so this thread reads it to the end and
+ * waits instead for the guest to take each part: a file's bytes are all
+ * delivered, however fast it is read.  /dev/null is at its end at once.
+ */
+static void *stdin_reader(void *opaque)
+{
+	struct stdin_source *src = opaque;
+	uint8_t buf[4096];
+
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			pr_warn("console input: reading stdin: %s", strerror(errno));
+		/* At the end the guest keeps running; it just hears no more. */
+		if (n <= 0)
+			break;
+		if (console__push_input_wait(&src->vm->console, buf, (size_t)n) < (size_t)n)
+			break;  /* the VM stopped */
+	}
+	return NULL;
+}
+
+static int stdin_reader__start(struct stdin_source *src)
+{
+	sigset_t all, old;
+	int ret;
+
+	/* Signals are for the main loop (vm__run() takes SIGINT and SIGTERM
+	 * through a signalfd): a thread that let one through would die of it. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&src->reader, NULL, stdin_reader, src);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	src->reader_running = ret == 0;
+	return -ret;
+}
+
+static void stdin_reader__stop(struct stdin_source *src)
+{
+	if (!src->reader_running)
+		return;
+	console__stop_input(&src->vm->console);
+	pthread_join(src->reader, NULL);
+	src->reader_running = false;
+}
+
+static void stdin__connect(struct stdin_source *src)
+{
+	int ret;
+
+	src->filter_escapes = term__is_tty();
+	if (src->filter_escapes && term__raw_begin())
+		pr_warn("cannot put the terminal in raw mode; Ctrl-A x may not work");
+	ret = loop__add(&src->vm->loop, STDIN_FILENO, on_stdin, src);
+	if (ret == -EPERM)
+		ret = stdin_reader__start(src);
+	if (ret)
+		pr_warn("console input is not available: %s", strerror(-ret));
+}
+
 static int run(const struct cli_options *o)
 {
 	static struct vm vm;
 	struct stdin_source src = { .vm = &vm };
 	int status = vm__create(&vm, &o->vm);
 
-	if (status == 0 && vm.console.in_enabled) {
-		src.filter_escapes = term__is_tty();
-		if (src.filter_escapes && term__raw_begin())
-			pr_warn("cannot put the terminal in raw mode; Ctrl-A x may not work");
-		/* epoll refuses regular files and /dev/null: such a stdin
-		 * has nothing interactive to give the guest. */
-		int ret = loop__add(&vm.loop, STDIN_FILENO, on_stdin, &src);
-		if (ret == -EPERM)
-			pr_debug("stdin cannot be polled; the guest gets no console input");
-		else if (ret)
-			pr_warn("console input is not available: %s", strerror(-ret));
-	}
+	if (status == 0 && vm.console.in_enabled)
+		stdin__connect(&src);
 	if (status == 0)
 		status = vm__run(&vm);
+	/* The reader pushes into devices vm__destroy() frees. */
+	stdin_reader__stop(&src);
 	vm__destroy(&vm);
 	term__restore();
 	return status;

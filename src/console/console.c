@@ -13,6 +13,7 @@ int console__open(struct console *c, const char *spec)
 	memset(c, 0, sizeof(*c));
 	c->out_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->in_room, NULL);
 	pthread_mutex_init(&c->out_lock, NULL);
 
 	if (strcmp(spec, "none") == 0)
@@ -48,6 +49,7 @@ void console__close(struct console *c)
 	c->out_fd = -1;
 	c->out_is_file = false;
 	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->in_room);
 	pthread_mutex_destroy(&c->out_lock);
 }
 
@@ -88,29 +90,82 @@ void console__write(struct console *c, const void *buf, size_t len)
 		pr_warn_once("console output: %s; guest output is lost", strerror(-ret));
 }
 
-void console__push_input(struct console *c, const void *buf, size_t len)
+/* Queues what fits of buf; returns how many bytes that was.  Called with
+ * the lock held. */
+static size_t console__enqueue(struct console *c, const uint8_t *in, size_t len)
 {
-	const uint8_t *in = buf;
-	struct console_listener listener[CONSOLE_MAX_LISTENERS];
-	int nr_listeners;
 	size_t taken = 0;
 
-	pthread_mutex_lock(&c->lock);
 	while (taken < len && c->in_len < CONSOLE_INPUT_SIZE) {
 		size_t tail = (c->in_head + c->in_len) % CONSOLE_INPUT_SIZE;
 
 		c->in_buf[tail] = in[taken++];
 		c->in_len++;
 	}
+	return taken;
+}
+
+/* Tells every listener that input arrived.  Called without the lock: a
+ * listener reads the queue and takes its own lock. */
+static void console__notify(const struct console_listener *listener, int nr_listeners)
+{
+	for (int i = 0; i < nr_listeners; i++)
+		listener[i].fn(listener[i].opaque);
+}
+
+void console__push_input(struct console *c, const void *buf, size_t len)
+{
+	struct console_listener listener[CONSOLE_MAX_LISTENERS];
+	int nr_listeners;
+	size_t taken;
+
+	pthread_mutex_lock(&c->lock);
+	taken = console__enqueue(c, buf, len);
 	nr_listeners = c->nr_listeners;
 	memcpy(listener, c->listener, sizeof(listener));
 	pthread_mutex_unlock(&c->lock);
 
-	/* Outside the lock: a listener reads the queue and takes its own lock. */
-	if (taken == 0)
-		return;
-	for (int i = 0; i < nr_listeners; i++)
-		listener[i].fn(listener[i].opaque);
+	if (taken > 0)
+		console__notify(listener, nr_listeners);
+}
+
+size_t console__push_input_wait(struct console *c, const void *buf, size_t len)
+{
+	const uint8_t *in = buf;
+	struct console_listener listener[CONSOLE_MAX_LISTENERS];
+	int nr_listeners;
+	size_t done = 0;
+
+	while (done < len) {
+		size_t taken;
+
+		pthread_mutex_lock(&c->lock);
+		/* Waiting for half a queue of room rather than for one byte
+		 * spares a wake-up for every byte the guest reads. */
+		while (!c->in_stopped && CONSOLE_INPUT_SIZE - c->in_len < len - done &&
+		       c->in_len > CONSOLE_INPUT_SIZE / 2)
+			pthread_cond_wait(&c->in_room, &c->lock);
+		if (c->in_stopped) {
+			pthread_mutex_unlock(&c->lock);
+			break;
+		}
+		taken = console__enqueue(c, in + done, len - done);
+		nr_listeners = c->nr_listeners;
+		memcpy(listener, c->listener, sizeof(listener));
+		pthread_mutex_unlock(&c->lock);
+
+		done += taken;
+		console__notify(listener, nr_listeners);
+	}
+	return done;
+}
+
+void console__stop_input(struct console *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->in_stopped = true;
+	pthread_cond_broadcast(&c->in_room);
+	pthread_mutex_unlock(&c->lock);
 }
 
 size_t console__read(struct console *c, void *buf, size_t len)
@@ -124,6 +179,8 @@ size_t console__read(struct console *c, void *buf, size_t len)
 		c->in_head = (c->in_head + 1) % CONSOLE_INPUT_SIZE;
 		c->in_len--;
 	}
+	if (n > 0 && c->in_len <= CONSOLE_INPUT_SIZE / 2)
+		pthread_cond_broadcast(&c->in_room);
 	pthread_mutex_unlock(&c->lock);
 	return n;
 }

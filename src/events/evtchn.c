@@ -136,7 +136,7 @@ void evtchn__deliver_upcall_locked(struct vcpu *v)
 		pr_warn_once("HVM_PARAM_CALLBACK_IRQ %#llx: only vector callbacks (type 2) are supported",
 			     (unsigned long long)via);
 	}
-	xen__vcpu_wake(v);
+	xen__vcpu_wake_locked(v);
 }
 
 /* Xen's 2-level "mark events pending": pending_sel, then upcall_pending. */
@@ -173,7 +173,7 @@ static void set_pending_locked(struct vm *vm, uint32_t port)
 	/* SCHEDOP_poll waits on a port whether it is masked or not. */
 	struct vcpu *v = xen__vcpu(vm, p->vcpu);
 	if (v)
-		xen__vcpu_wake(v);
+		xen__vcpu_wake_locked(v);
 }
 
 void evtchn__notify_guest(struct vm *vm, uint32_t port)

@@ -6,6 +6,9 @@
 #include "vcpu/vm.h"
 #include "xen/domain.h"
 
+_Static_assert(XL64_SIZE_xen_hvm_param <= HCALL_STRUCT_MAX &&
+	       XL64_SIZE_xen_hvm_pagetable_dying <= HCALL_STRUCT_MAX, "structures fit buf");
+
 /* The parameters Xen lets a guest set on itself; the rest belong to the
  * toolstack (-EPERM). */
 static bool guest_may_set(uint32_t index)
@@ -65,15 +68,17 @@ static long param_op(struct hcall *hc, bool set)
 	size_t sz = XSIZE(hc->compat, xen_hvm_param);
 	struct xfield value = XFIELD(hc->compat, xen_hvm_param, value);
 	uint32_t index;
+	uint16_t domid;
 	long ret = hcall__copy_from(hc, hc->arg[1], buf, sz);
 
 	if (ret)
 		return ret;
 	index = (uint32_t)xfield__get(buf, XFIELD(hc->compat, xen_hvm_param, index));
+	domid = (uint16_t)xfield__get(buf, XFIELD(hc->compat, xen_hvm_param, domid));
+	/* Xen's order: the index, then the domain. */
 	if (index >= HVM_NR_PARAMS)
 		return -XEN_EINVAL;
-	ret = xen__check_domid(hc->vm,
-			       (uint16_t)xfield__get(buf, XFIELD(hc->compat, xen_hvm_param, domid)));
+	ret = xen__check_domid(hc->vm, domid);
 	if (ret)
 		return ret;
 	if (set)

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "grant/gnttab.h"
 #include "hypercall/hypercall.h"
 #include "util/log.h"
 #include "vcpu/vcpu.h"
@@ -20,6 +21,9 @@
  * u64 address, u64 size, u32 type. */
 #define E820_ENTRY_SIZE 20
 #define MAX_MAP_ENTRIES 16
+
+_Static_assert(XL64_SIZE_xen_memory_map <= HCALL_STRUCT_MAX &&
+	       XL64_SIZE_xen_add_to_physmap <= HCALL_STRUCT_MAX, "structures fit buf");
 
 static long memory_map(struct hcall *hc)
 {
@@ -94,7 +98,8 @@ static void map_shared_info(struct vcpu *self, uint64_t gfn)
 	pthread_mutex_lock(&d->lock);
 	if (!d->has_shared_info)
 		memset(page, 0, GMEM_PAGE_SIZE);
-	else if (d->shared_info_gfn != gfn && (old = gmem__frame(&vm->mem, d->shared_info_gfn)))
+	else if ((old = gmem__frame(&vm->mem, d->shared_info_gfn)) && old != page)
+		/* Two holes may show the same special page: then it stays. */
 		memcpy(page, old, GMEM_PAGE_SIZE);
 	d->has_shared_info = true;
 	d->shared_info_gfn = gfn;
@@ -134,15 +139,29 @@ static long add_to_physmap(struct hcall *hc, uint64_t start_extent)
 	case XENMAPSPACE_shared_info:
 		if (idx != 0)
 			return -XEN_EINVAL;
-		/* pvmm keeps shared_info in the page itself: it must be RAM. */
+		/* pvmm keeps shared_info in the page itself: a RAM page, or a
+		 * hole of the memory map (GRUB's choice), which then shows a
+		 * special page kept for it. */
+		if (gfn <= (UINT64_MAX >> GMEM_PAGE_SHIFT) && gmem__is_hole(&hc->vm->mem, gfn) &&
+		    gmem__add_alias(&hc->vm->mem, gfn,
+				    gmem__special_gpa(GMEM_SPECIAL_SHARED_INFO) >> GMEM_PAGE_SHIFT)) {
+			pr_warn_once("guest put shared_info where no page can go (frame %#llx)",
+				     (unsigned long long)gfn);
+			return -XEN_EINVAL;
+		}
 		if (gfn > (UINT64_MAX >> GMEM_PAGE_SHIFT) ||
-		    !gmem__is_ram(&hc->vm->mem, gfn << GMEM_PAGE_SHIFT, GMEM_PAGE_SIZE)) {
+		    !gmem__frame(&hc->vm->mem, gfn) ||
+		    (!gmem__is_ram(&hc->vm->mem, gfn << GMEM_PAGE_SHIFT, GMEM_PAGE_SIZE) &&
+		     gmem__frame(&hc->vm->mem, gfn) !=
+		     gmem__ptr(&hc->vm->mem, gmem__special_gpa(GMEM_SPECIAL_SHARED_INFO), GMEM_PAGE_SIZE))) {
 			pr_warn_once("guest put shared_info outside RAM (frame %#llx)",
 				     (unsigned long long)gfn);
 			return -XEN_EINVAL;
 		}
 		map_shared_info(hc->vcpu, gfn);
 		return 0;
+	case XENMAPSPACE_grant_table:
+		return gnttab__add_to_physmap(hc->vm, idx, gfn);
 	default:
 		return hcall__enosys(hc, "memory_op add_to_physmap space", space);
 	}

@@ -5,10 +5,10 @@
  * looks again each time xen__vcpu_wake() is called: by whoever makes an
  * event pending, and by vm__stop().
  */
-#include <errno.h>
 #include <sched.h>
 #include <time.h>
 
+#include "events/evtchn.h"
 #include "hypercall/hypercall.h"
 #include "util/log.h"
 #include "vcpu/vcpu.h"
@@ -19,6 +19,10 @@
 #define NSEC_PER_SEC 1000000000ULL
 /* Xen's limit on SCHEDOP_poll's port list ("fairly arbitrary"). */
 #define POLL_MAX_PORTS 128
+
+_Static_assert(XL64_SIZE_sched_poll <= HCALL_STRUCT_MAX &&
+	       XL64_SIZE_sched_shutdown <= HCALL_STRUCT_MAX &&
+	       XL64_SIZE_sched_remote_shutdown <= HCALL_STRUCT_MAX, "structures fit buf");
 
 /* Tells whether the wait is over; called with vm->xen.lock held. */
 typedef bool (*wait_done_fn)(struct vcpu *v, const void *arg);
@@ -96,27 +100,6 @@ struct poll_ports {
 	unsigned int nr;
 };
 
-/* Two-level event channels: the ABI's bitmap holds word-size^2 ports. */
-static uint32_t max_evtchns(const struct vm *vm)
-{
-	return vm->xen.shared_info_compat ? 32 * 32 : 64 * 64;
-}
-
-/* Whether port is set in shared_info's evtchn_pending bitmap.  The bitmap
- * is little-endian words, so port N is bit N % 8 of byte N / 8 whatever the
- * word size. */
-static bool port_pending(struct vm *vm, uint32_t port)
-{
-	struct xfield pending = XFIELD(vm->xen.shared_info_compat, shared_info, evtchn_pending);
-	uint8_t *p;
-
-	if (!vm->xen.has_shared_info || port / 8 >= pending.size)
-		return false;
-	p = gmem__ptr(&vm->mem, (vm->xen.shared_info_gfn << GMEM_PAGE_SHIFT) +
-		      pending.off + port / 8, 1);
-	return p && (__atomic_load_n(p, __ATOMIC_ACQUIRE) >> (port % 8)) & 1;
-}
-
 /* An event the guest can take now (Xen: "local events need delivery").
  * One it has disabled interrupts against does not count, or a poll with
  * interrupts off would return at once, again and again. */
@@ -132,7 +115,7 @@ static bool poll_done(struct vcpu *v, const void *arg)
 	if (event_deliverable(v))
 		return true;
 	for (unsigned int i = 0; i < pp->nr; i++)
-		if (port_pending(v->vm, pp->port[i]))
+		if (evtchn__port_pending_locked(v->vm, pp->port[i]))
 			return true;
 	return false;
 }
@@ -148,9 +131,9 @@ static long poll_first_look(struct vcpu *v, const struct poll_ports *pp)
 	if (event_deliverable(v))
 		ret = 1;
 	for (unsigned int i = 0; !ret && i < pp->nr; i++) {
-		if (pp->port[i] >= max_evtchns(vm))
+		if (pp->port[i] >= evtchn__max_ports(vm))
 			ret = -XEN_EINVAL;
-		else if (port_pending(vm, pp->port[i]))
+		else if (evtchn__port_pending_locked(vm, pp->port[i]))
 			ret = 1;
 	}
 	pthread_mutex_unlock(&vm->xen.lock);
@@ -210,7 +193,7 @@ _Static_assert(sizeof(shutdown_reason_name) / sizeof(shutdown_reason_name[0]) ==
 	       sizeof(shutdown_exit_status) / sizeof(shutdown_exit_status[0]) == SHUTDOWN_MAX + 1,
 	       "every SHUTDOWN_* reason has a name and an exit status");
 
-/* Reads struct sched_shutdown's reason into *reason; 0 or -errno. */
+/* Reads struct sched_shutdown's reason into *reason; 0 or -XEN_E*. */
 static long read_reason(struct hcall *hc, unsigned int *reason)
 {
 	uint8_t buf[HCALL_STRUCT_MAX];

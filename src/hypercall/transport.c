@@ -71,6 +71,8 @@ bool hcall__msr(struct vcpu *v, uint32_t index, bool is_write, uint64_t *data)
 			     (unsigned long long)gpa);
 		return false;
 	}
+	/* As Xen, the guest's mode now decides shared_info's layout. */
+	xen__latch_shared_info_layout(v->vm, !vcpu__is_64bit(v));
 	pr_debug("vcpu%d: hypercall page at %#llx", v->id, (unsigned long long)gpa);
 	return true;
 }

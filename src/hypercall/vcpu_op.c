@@ -15,6 +15,8 @@
 #define VCPU_INFO_ALIGN_64 8
 #define VCPU_INFO_ALIGN_32 4
 
+_Static_assert(XL64_SIZE_vcpu_register_vcpu_info <= HCALL_STRUCT_MAX, "structure fits buf");
+
 static bool vcpu_is_up(const struct vcpu *v)
 {
 	return v->id == 0 || v->xen.up;
@@ -23,8 +25,8 @@ static bool vcpu_is_up(const struct vcpu *v)
 /*
  * Moves v's vcpu_info to gpa, as Xen's map_vcpu_info: the current contents
  * come along (zeros when there were none), then every event is marked
- * pending so that none is lost in the move (a spurious upcall the guest
- * copes with), then the time is written.  Called with the lock held.
+ * pending so that none is lost in the move (the guest copes with the
+ * spurious ones), then the time is written.  Called with the lock held.
  */
 static void move_vcpu_info(struct vcpu *v, uint64_t gpa, const struct xen_time_sample *s)
 {
@@ -47,7 +49,7 @@ static void move_vcpu_info(struct vcpu *v, uint64_t gpa, const struct xen_time_s
 			 __ATOMIC_RELEASE);
 	if (s)
 		xen__write_vcpu_time(v, s);
-	pthread_cond_broadcast(&vm->xen.wake);
+	xen__vcpu_wake_locked(v);
 }
 
 static long register_vcpu_info(struct hcall *hc, struct vcpu *v)

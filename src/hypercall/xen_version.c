@@ -29,6 +29,8 @@ _Static_assert(sizeof(xen_capabilities_info_t) <= 1024 &&
 	       sizeof(xen_commandline_t) <= 1024 &&
 	       sizeof(xen_changeset_info_t) <= 1024 &&
 	       sizeof(xen_extraversion_t) <= 1024, "string buffers fit");
+_Static_assert(XL64_SIZE_xen_feature_info <= HCALL_STRUCT_MAX &&
+	       XL64_SIZE_xen_platform_parameters <= HCALL_STRUCT_MAX, "structures fit buf");
 
 /* Copies a string into a zeroed fixed-size Xen string buffer at arg. */
 static long copy_string_out(struct hcall *hc, const char *s, size_t size)

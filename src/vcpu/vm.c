@@ -16,7 +16,9 @@
 #include "events/evtchn.h"
 #include "events/timer.h"
 #include "grant/gnttab.h"
+#include "xenstore/xenstored.h"
 #include "devices/ioapic.h"
+#include "devices/pvconsole.h"
 #include "devices/uart.h"
 #include "hypercall/transport.h"
 #include "util/log.h"
@@ -190,6 +192,14 @@ static int create_vcpus(struct vm *vm)
 	return 0;
 }
 
+/* The domain's name in xenstore: the image's file name. */
+static const char *guest_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
 int vm__create(struct vm *vm, const struct vm_config *cfg)
 {
 	memset(vm, 0, sizeof(*vm));
@@ -230,6 +240,8 @@ int vm__create(struct vm *vm, const struct vm_config *cfg)
 		pr_err("cannot create the vCPU timers: %s", strerror(errno));
 		return PVMM_EXIT_ERROR;
 	}
+	if (xenstored__start(vm, guest_name(cfg->kernel)) || pvconsole__init(vm))
+		return PVMM_EXIT_ERROR;
 	if (load_guest(vm))
 		return PVMM_EXIT_BAD_INPUT;
 	return 0;
@@ -309,6 +321,8 @@ int vm__run(struct vm *vm)
 
 void vm__destroy(struct vm *vm)
 {
+	pvconsole__destroy(vm);
+	xenstored__stop(vm);
 	vtimer__destroy(vm);
 	evtchn__destroy(vm);
 	gnttab__destroy(vm);

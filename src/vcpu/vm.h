@@ -47,6 +47,8 @@ struct uart;
 struct gnttab;
 struct evtchn_table;
 struct vtimers;
+struct xenstored;
+struct pvconsole;
 
 struct vm {
 	const struct vm_config *cfg;
@@ -63,6 +65,8 @@ struct vm {
 	struct gnttab *gnttab;      /* grant tables (src/grant) */
 	struct evtchn_table *evtchn; /* event channels (src/events) */
 	struct vtimers *vtimers;    /* VIRQ_TIMER sources (src/events) */
+	struct xenstored *xenstored; /* the guest's xenstore (src/xenstore) */
+	struct pvconsole *pvconsole;
 	struct xen_domain xen;
 	struct kvm_cpuid2 *cpuid;   /* what every vCPU is given */
 	uint32_t tsc_khz;

@@ -54,6 +54,12 @@ void xen__domain_init(struct vm *vm)
 		gmem__special_gpa(GMEM_SPECIAL_CONSOLE) >> GMEM_PAGE_SHIFT;
 }
 
+void xen__vcpu_wake_locked(struct vcpu *v)
+{
+	/* Waiters share the domain's condition and each looks at its own. */
+	pthread_cond_broadcast(&v->vm->xen.wake);
+}
+
 void xen__vcpu_wake(struct vcpu *v)
 {
 	struct xen_domain *d = &v->vm->xen;
@@ -61,7 +67,7 @@ void xen__vcpu_wake(struct vcpu *v)
 	/* Taking the lock orders this wake after the waiter's last look at
 	 * its condition, so the wake cannot fall between look and sleep. */
 	pthread_mutex_lock(&d->lock);
-	pthread_cond_broadcast(&d->wake);
+	xen__vcpu_wake_locked(v);
 	pthread_mutex_unlock(&d->lock);
 }
 

@@ -65,9 +65,14 @@ struct vcpu;
  */
 void xen__domain_init(struct vm *vm);
 
-/* Ends SCHEDOP_block/SCHEDOP_poll waits so that the waiting vCPU looks
- * again: call after making an event pending for v, or when the VM stops. */
+/*
+ * Ends SCHEDOP_block/SCHEDOP_poll waits so that the waiting vCPU looks
+ * again: call after making an event pending for v, or when the VM stops.
+ * xen__vcpu_wake() takes vm->xen.lock; a caller that holds it (and made the
+ * event pending under it) calls xen__vcpu_wake_locked().
+ */
 void xen__vcpu_wake(struct vcpu *v);
+void xen__vcpu_wake_locked(struct vcpu *v);
 
 /*
  * Chooses the 32-bit or 64-bit layout of shared_info.  Xen samples the

@@ -16,8 +16,14 @@ import time
 
 def run(cmd, a):
     """Runs cmd; returns (exit status or None on time-out, output)."""
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT)
+    if a.stdin_file is not None:
+        # A file, not a pipe: pvmm cannot poll it and must still read it all.
+        with open(a.stdin_file, "rb") as f:
+            p = subprocess.Popen(cmd, stdin=f, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT)
+    else:
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
     if a.stdin is not None:
         p.stdin.write(a.stdin.encode())
         p.stdin.flush()
@@ -40,7 +46,8 @@ def run(cmd, a):
         if p.poll() is not None:
             rest = p.stdout.read()
             out += rest or b""
-            p.stdin.close()
+            if p.stdin:
+                p.stdin.close()
             return p.returncode, out.decode(errors="replace")
         if time.monotonic() > deadline:
             p.kill()
@@ -57,7 +64,11 @@ def main():
                    help="a regular expression the output must match")
     p.add_argument("--reject", action="append", default=[],
                    help="a regular expression the output must not match")
-    p.add_argument("--stdin", default=None, help="text fed to pvmm's stdin")
+    stdin = p.add_mutually_exclusive_group()
+    stdin.add_argument("--stdin", default=None,
+                       help="text fed to pvmm's stdin through a pipe")
+    stdin.add_argument("--stdin-file", metavar="PATH", default=None,
+                       help="a file (or /dev/null) opened as pvmm's stdin")
     p.add_argument("--timeout", type=int, default=120)
     p.add_argument("--file", help="a file pvmm writes (e.g. --console file:)")
     p.add_argument("--file-expect", action="append", default=[],

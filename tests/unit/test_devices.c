@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -650,6 +651,112 @@ START_TEST(test_console_listeners)
 }
 END_TEST
 
+/* A source that waits for room: what pvmm's reader of a file stdin does. */
+struct wait_pusher {
+	struct console *c;
+	const uint8_t *buf;
+	size_t len;
+	size_t pushed;
+	atomic_bool done;
+	pthread_t thread;
+};
+
+static void *wait_pusher_run(void *arg)
+{
+	struct wait_pusher *w = arg;
+
+	w->pushed = console__push_input_wait(w->c, w->buf, w->len);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+static void wait_pusher_start(struct wait_pusher *w, struct console *c,
+			      const uint8_t *buf, size_t len)
+{
+	*w = (struct wait_pusher){ .c = c, .buf = buf, .len = len };
+	ck_assert_int_eq(pthread_create(&w->thread, NULL, wait_pusher_run, w), 0);
+}
+
+/* Waits (up to 5 s) until want bytes are queued; returns what is queued. */
+static size_t wait_pending(struct console *c, size_t want)
+{
+	for (int i = 0; i < 5000 && console__pending(c) != want; i++)
+		usleep(1000);
+	return console__pending(c);
+}
+
+START_TEST(test_console_input_wait)
+{
+	enum { LEN = 3 * CONSOLE_INPUT_SIZE + 123, HALF = CONSOLE_INPUT_SIZE / 2 };
+	static uint8_t in[LEN], out[LEN];
+	struct console c;
+	struct wait_pusher w;
+	size_t got;
+	int told = 0;
+
+	for (size_t i = 0; i < LEN; i++)
+		in[i] = (uint8_t)(i % 253);
+	ck_assert_int_eq(console__open(&c, "none"), 0);
+	ck_assert_int_eq(console__add_listener(&c, count_call, &told), 0);
+	/* What fits goes in at once and is announced. */
+	ck_assert_uint_eq(console__push_input_wait(&c, in, 10), 10);
+	ck_assert_int_eq(told, 1);
+	ck_assert_uint_eq(console__read(&c, out, 10), 10);
+
+	wait_pusher_start(&w, &c, in, LEN);
+	ck_assert_uint_eq(wait_pending(&c, CONSOLE_INPUT_SIZE), CONSOLE_INPUT_SIZE);
+	usleep(20000);
+	ck_assert_msg(!atomic_load(&w.done), "the source returned with the queue full");
+	/* Room for one byte, or for less than half the queue, is not enough
+	 * to wake it: nothing moves. */
+	got = console__read(&c, out, HALF - 1);
+	ck_assert_uint_eq(got, HALF - 1);
+	usleep(20000);
+	ck_assert_uint_eq(console__pending(&c), CONSOLE_INPUT_SIZE - (HALF - 1));
+	/* Half the queue free: it fills the queue again. */
+	got += console__read(&c, out + got, 1);
+	ck_assert_uint_eq(wait_pending(&c, CONSOLE_INPUT_SIZE), CONSOLE_INPUT_SIZE);
+	while (got < LEN) {
+		size_t n = console__read(&c, out + got, 1000);
+
+		if (n == 0) {
+			ck_assert_msg(!atomic_load(&w.done) || console__pending(&c) > 0,
+				      "input lost: %zu of %d bytes arrived", got, LEN);
+			usleep(100);
+		}
+		got += n;
+	}
+	pthread_join(w.thread, NULL);
+	ck_assert_uint_eq(w.pushed, LEN);
+	ck_assert_uint_eq(console__pending(&c), 0);
+	/* Every byte, in order. */
+	ck_assert_mem_eq(out, in, LEN);
+	console__remove_listener(&c, count_call, &told);
+	console__close(&c);
+}
+END_TEST
+
+START_TEST(test_console_stop_input)
+{
+	static uint8_t in[2 * CONSOLE_INPUT_SIZE];
+	struct console c;
+	struct wait_pusher w;
+
+	ck_assert_int_eq(console__open(&c, "none"), 0);
+	wait_pusher_start(&w, &c, in, sizeof(in));
+	ck_assert_uint_eq(wait_pending(&c, CONSOLE_INPUT_SIZE), CONSOLE_INPUT_SIZE);
+	/* The VM stops: the waiting source gives up with what it queued. */
+	console__stop_input(&c);
+	pthread_join(w.thread, NULL);
+	ck_assert_uint_eq(w.pushed, CONSOLE_INPUT_SIZE);
+	/* Later pushes do not wait, even with room. */
+	ck_assert_uint_eq(console__read(&c, in, sizeof(in)), CONSOLE_INPUT_SIZE);
+	ck_assert_uint_eq(console__push_input_wait(&c, in, 1), 0);
+	ck_assert_uint_eq(console__pending(&c), 0);
+	console__close(&c);
+}
+END_TEST
+
 /* ---- COM1 ---- */
 
 #define COM1(reg) (UART_COM1_BASE + (reg))
@@ -760,6 +867,35 @@ START_TEST(test_uart_receive)
 	ck_assert(!(pio_in(COM1(UART_LSR)) & UART_LSR_DR));
 	ck_assert_uint_eq(pio_in(COM1(UART_IIR)), UART_IIR_NO_INT);
 	ck_assert_uint_eq(console__pending(&vm.console), 0);
+}
+END_TEST
+
+START_TEST(test_uart_receive_waiting_source)
+{
+	enum { LEN = 10000 };
+	static uint8_t in[LEN];
+	struct wait_pusher w;
+	size_t got = 0;
+
+	for (size_t i = 0; i < LEN; i++)
+		in[i] = (uint8_t)(i * 7);
+	pio_out(COM1(UART_MCR), UART_MCR_OUT2);
+	pio_out(COM1(UART_IER), UART_IER_RDI);
+	/* More than the console queue holds, from another thread, read by the
+	 * guest through COM1: it gets every byte, in order. */
+	wait_pusher_start(&w, &vm.console, in, LEN);
+	for (int spins = 0; got < LEN; spins++) {
+		ck_assert_int_lt(spins, 5000000);
+		if (!(pio_in(COM1(UART_LSR)) & UART_LSR_DR))
+			continue;
+		ck_assert_uint_eq(pio_in(COM1(UART_IIR)), UART_IIR_RDI);
+		ck_assert_uint_eq(pio_in(COM1(UART_RBR)), in[got]);
+		got++;
+	}
+	pthread_join(w.thread, NULL);
+	ck_assert_uint_eq(w.pushed, LEN);
+	ck_assert(!(pio_in(COM1(UART_LSR)) & UART_LSR_DR));
+	ck_assert_uint_eq(pio_in(COM1(UART_IIR)), UART_IIR_NO_INT);
 }
 END_TEST
 
@@ -1191,6 +1327,8 @@ static Suite *devices_suite(void)
 	tcase_add_test(tc, test_console_input_order);
 	tcase_add_test(tc, test_console_input_full);
 	tcase_add_test(tc, test_console_listeners);
+	tcase_add_test(tc, test_console_input_wait);
+	tcase_add_test(tc, test_console_stop_input);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("uart");
@@ -1202,6 +1340,7 @@ static Suite *devices_suite(void)
 	tcase_add_test(tc, test_uart_fifo_control);
 	tcase_add_test(tc, test_uart_thr_empty_interrupt);
 	tcase_add_test(tc, test_uart_receive);
+	tcase_add_test(tc, test_uart_receive_waiting_source);
 	tcase_add_test(tc, test_uart_interrupt_priority);
 	tcase_add_test(tc, test_uart_loopback);
 	tcase_add_test(tc, test_uart_loopback_fifo);

@@ -102,6 +102,8 @@ struct trap_frame {
 };
 typedef void (*trap_fn)(struct trap_frame *frame);
 void trap_init(void);
+/* Loads the IDT trap_init() built: each vCPU has its own IDTR. */
+void trap_load(void);
 void trap_set_handler(unsigned int vector, trap_fn fn);
 
 /* The physical memory map in hvm_start_info. */

@@ -88,4 +88,27 @@ static inline long HYPERVISOR_sched_op(int cmd, void *arg)
 	return _hypercall2(__HYPERVISOR_sched_op, cmd, arg);
 }
 
+static inline long HYPERVISOR_event_channel_op(int cmd, void *arg)
+{
+	return _hypercall2(__HYPERVISOR_event_channel_op, cmd, arg);
+}
+
+static inline long HYPERVISOR_grant_table_op(unsigned int cmd, void *uop,
+					     unsigned int count)
+{
+	return _hypercall3(__HYPERVISOR_grant_table_op, cmd, uop, count);
+}
+
+/* The deadline is absolute Xen system time in ns, 0 to cancel.  A 32-bit
+ * guest passes the 64-bit value in two registers, low half first. */
+static inline long HYPERVISOR_set_timer_op(uint64_t deadline)
+{
+#ifdef __x86_64__
+	return _hypercall1(__HYPERVISOR_set_timer_op, deadline);
+#else
+	return _hypercall2(__HYPERVISOR_set_timer_op, (uint32_t)deadline,
+			   (uint32_t)(deadline >> 32));
+#endif
+}
+
 #endif

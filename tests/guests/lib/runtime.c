@@ -7,7 +7,13 @@
 struct entry_state entry_state;
 struct xen_cpuid xen_cpuid;
 
+/* Atomic: the vCPUs of an SMP guest count into the same totals. */
 static unsigned int checks_ok, checks_failed;
+
+static void count(unsigned int *counter)
+{
+	__atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
 
 /* Finds Xen's CPUID leaves the way guests do: the signature may sit at any
  * 0x100 step, e.g. after another hypervisor's leaves. */
@@ -70,10 +76,7 @@ void guest_entry(uint32_t start_info)
 bool check(bool cond, const char *name)
 {
 	printf("%s - %s\n", cond ? "ok" : "FAIL", name);
-	if (cond)
-		checks_ok++;
-	else
-		checks_failed++;
+	count(cond ? &checks_ok : &checks_failed);
 	return cond;
 }
 
@@ -82,7 +85,7 @@ bool check_long(const char *name, long got, long want)
 	if (got == want)
 		return check(true, name);
 	printf("FAIL - %s (got %ld, want %ld)\n", name, got, want);
-	checks_failed++;
+	count(&checks_failed);
 	return false;
 }
 
@@ -92,7 +95,7 @@ bool check_u64(const char *name, uint64_t got, uint64_t want)
 		return check(true, name);
 	printf("FAIL - %s (got %#llx, want %#llx)\n", name,
 	       (unsigned long long)got, (unsigned long long)want);
-	checks_failed++;
+	count(&checks_failed);
 	return false;
 }
 

@@ -35,6 +35,27 @@ _start:
 2:	hlt
 	jmp 2b
 
+/*
+ * A secondary vCPU started by VCPUOP_initialise (VCPU_HVM_MODE_32B): flat
+ * segments, paging off, ESP = a 16-byte aligned stack top, EBX = its vCPU
+ * id (see smp.c).
+ */
+	.globl ap_start
+ap_start:
+	lgdt gdt_desc
+	ljmp $0x08, $1f
+1:	movl $0x10, %eax
+	movl %eax, %ds
+	movl %eax, %es
+	movl %eax, %ss
+	movl %eax, %fs
+	movl %eax, %gs
+	subl $12, %esp
+	pushl %ebx
+	call ap_entry
+3:	hlt
+	jmp 3b
+
 	.data
 	.balign 8
 gdt:

@@ -56,6 +56,43 @@ start64:
 1:	hlt
 	jmp 1b
 
+/*
+ * A secondary vCPU started by VCPUOP_initialise (VCPU_HVM_MODE_32B): flat
+ * segments, paging off, ESP = a 16-byte aligned stack top, EBX = its vCPU
+ * id (see smp.c).  It enters long mode on the same page tables.
+ */
+	.code32
+	.globl ap_start
+ap_start:
+	lgdt gdt_desc
+	movl $pml4, %eax
+	movl %eax, %cr3
+	movl %cr4, %eax
+	orl $0x20, %eax                 /* CR4.PAE */
+	movl %eax, %cr4
+	movl $0xc0000080, %ecx          /* EFER */
+	rdmsr
+	orl $0x100, %eax                /* EFER.LME */
+	wrmsr
+	movl %cr0, %eax
+	orl $0x80000001, %eax           /* CR0.PG | CR0.PE */
+	movl %eax, %cr0
+	ljmp $0x08, $ap64
+
+	.code64
+ap64:
+	movl $0x10, %eax
+	movl %eax, %ds
+	movl %eax, %es
+	movl %eax, %ss
+	movl %eax, %fs
+	movl %eax, %gs
+	movl %esp, %esp                 /* zero-extends into RSP */
+	movl %ebx, %edi
+	call ap_entry
+2:	hlt
+	jmp 2b
+
 	.data
 	.balign 8
 gdt:

@@ -46,13 +46,18 @@ static void gate_set(unsigned int vector)
 
 void trap_init(void)
 {
+	for (unsigned int v = 0; v < 32; v++)
+		gate_set(v);
+	trap_load();
+}
+
+void trap_load(void)
+{
 	struct {
 		uint16_t limit;
 		uintptr_t base;
 	} __attribute__((packed)) idtr = { sizeof(idt) - 1, (uintptr_t)idt };
 
-	for (unsigned int v = 0; v < 32; v++)
-		gate_set(v);
 	asm volatile("lidt %0" : : "m" (idtr));
 }
 
