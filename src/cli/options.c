@@ -1,4 +1,5 @@
 #include "cli/options.h"
+#include "xen/control.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,6 +20,8 @@ void cli__usage(FILE *to)
 	      "      --initrd FILE       initial ramdisk, the first PVH module\n"
 	      "      --console KIND      stdio (default), file:PATH or none\n"
 	      "      --log-level LEVEL   error, warn (default), info or debug\n"
+	      "      --shutdown-timeout S  on SIGTERM/SIGINT, seconds the guest gets to power off\n"
+	      "                          after control/shutdown is written (default 30; 0: stop at once)\n"
 	      "\n"
 	      "On a terminal, Ctrl-A x quits and Ctrl-A h lists the console keys.\n"
 	      "Exit status: 0 guest powered off, 10 rebooted, 11 crashed, 12 suspended,\n"
@@ -84,6 +87,19 @@ static int parse_run_option(int opt, const char *arg, struct cli_options *o)
 		}
 		o->vm.console = arg;
 		return 0;
+	case 'T': {
+		char *end;
+		unsigned long t;
+
+		errno = 0;
+		t = strtoul(arg, &end, 10);
+		if (!isdigit((unsigned char)arg[0]) || *end || errno || t > 3600) {
+			fprintf(stderr, "pvmm: --shutdown-timeout: '%s' is not a number of seconds from 0 to 3600\n", arg);
+			return -1;
+		}
+		o->vm.shutdown_timeout = (unsigned)t;
+		return 0;
+	}
 	case 'l':
 		if (log__parse_level(arg, &o->log_level)) {
 			fprintf(stderr, "pvmm: --log-level: '%s' is not error, warn, info or debug\n", arg);
@@ -102,6 +118,7 @@ static int parse_run(int argc, char **argv, struct cli_options *o)
 		{ "initrd", required_argument, NULL, 'i' },
 		{ "console", required_argument, NULL, 'C' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "shutdown-timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -144,6 +161,7 @@ int cli__parse(int argc, char **argv, struct cli_options *o)
 	o->vm.nr_cpus = 1;
 	o->vm.cmdline = "";
 	o->vm.console = "stdio";
+	o->vm.shutdown_timeout = CONTROL_DEFAULT_SHUTDOWN_TIMEOUT;
 	o->log_level = LOG_WARN;
 
 	if (argc < 2) {

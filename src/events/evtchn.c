@@ -139,6 +139,27 @@ void evtchn__deliver_upcall_locked(struct vcpu *v)
 	xen__vcpu_wake_locked(v);
 }
 
+long evtchn__set_upcall_vector(struct vm *vm, uint32_t vcpu, uint8_t vector)
+{
+	struct vcpu *v = xen__vcpu(vm, vcpu);
+	uint8_t *upcall;
+
+	if (!v)
+		return -XEN_ENOENT;
+	/* Vectors below 0x10 are exceptions, not interrupts. */
+	if (vector < 0x10)
+		return -XEN_EINVAL;
+	pthread_mutex_lock(&vm->xen.lock);
+	vm->evtchn->upcall_vector[v->id] = vector;
+	/* As Xen: an upcall already pending is delivered now. */
+	upcall = vcpu_info_field(v, XFIELD(vm->xen.shared_info_compat, vcpu_info,
+					   evtchn_upcall_pending), 0);
+	if (upcall && __atomic_load_n(upcall, __ATOMIC_ACQUIRE))
+		evtchn__deliver_upcall_locked(v);
+	pthread_mutex_unlock(&vm->xen.lock);
+	return 0;
+}
+
 /* Xen's 2-level "mark events pending": pending_sel, then upcall_pending. */
 static void mark_pending_locked(struct vm *vm, uint32_t port, uint32_t vcpu_id)
 {

@@ -63,6 +63,9 @@ int evtchn__backend_bind(struct vm *vm, uint32_t guest_port, int *fd);
  * the remote end closes) and fd is closed. */
 void evtchn__backend_close(struct vm *vm, uint32_t guest_port, int fd);
 
+/* HVMOP_set_evtchn_upcall_vector: v's own LAPIC vector for upcalls. */
+long evtchn__set_upcall_vector(struct vm *vm, uint32_t vcpu, uint8_t vector);
+
 /* Sends an upcall vector to v: per-vCPU vector, or the domain-wide
  * callback vector, whichever the guest configured. Caller holds the lock. */
 void evtchn__deliver_upcall_locked(struct vcpu *v);

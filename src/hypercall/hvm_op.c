@@ -2,6 +2,7 @@
  * __HYPERVISOR_hvm_op: the HVM parameters, through which the toolstack
  * tells the guest where its xenstore and console rings are.
  */
+#include "events/evtchn.h"
 #include "hypercall/hypercall.h"
 #include "vcpu/vm.h"
 #include "xen/domain.h"
@@ -108,6 +109,16 @@ static long pagetable_dying(struct hcall *hc)
 	return ret ? ret : -XEN_EINVAL;
 }
 
+static long set_upcall_vector(struct hcall *hc)
+{
+	struct xen_hvm_evtchn_upcall_vector a;
+
+	/* uint32_t and uint8_t: the same layout for both widths. */
+	if (hcall__copy_from(hc, hc->arg[1], &a, sizeof(a)))
+		return -XEN_EFAULT;
+	return evtchn__set_upcall_vector(hc->vm, a.vcpu, a.vector);
+}
+
 long hc__hvm_op(struct hcall *hc)
 {
 	uint64_t op = hc->arg[0];   /* Xen's prototype: unsigned long op */
@@ -117,6 +128,8 @@ long hc__hvm_op(struct hcall *hc)
 		return param_op(hc, true);
 	case HVMOP_get_param:
 		return param_op(hc, false);
+	case HVMOP_set_evtchn_upcall_vector:
+		return set_upcall_vector(hc);
 	case HVMOP_pagetable_dying:
 		return pagetable_dying(hc);
 	default:

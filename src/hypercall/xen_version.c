@@ -16,13 +16,15 @@
  *   hvm_safe_pvclock: the pvclock is built from the guest's own TSC (read
  *     from KVM), so it is right for an HVM guest.
  *   not_direct_mapped: guest frame numbers are not host frame numbers.
- * Not offered until pvmm implements them: hvm_callback_vector (event
- * upcalls), vcpu_time_phys_area, runstate_phys_area, memory_op_vnode.
+ *   hvm_callback_vector: event upcalls arrive as a vector
+ *     (HVM_PARAM_CALLBACK_IRQ type 2, or HVMOP_set_evtchn_upcall_vector).
+ * Not offered: vcpu_time_phys_area, runstate_phys_area, memory_op_vnode.
  */
 #define PVMM_FEATURES_0                                 \
 	((1u << XENFEAT_writable_page_tables) |         \
 	 (1u << XENFEAT_auto_translated_physmap) |      \
 	 (1u << XENFEAT_hvm_safe_pvclock) |             \
+	 (1u << XENFEAT_hvm_callback_vector) |          \
 	 (1u << XENFEAT_not_direct_mapped))
 
 _Static_assert(sizeof(xen_capabilities_info_t) <= 1024 &&

@@ -77,7 +77,8 @@ struct kvm_cpuid2 *cpuid__build(int kvm_fd, uint16_t domid)
 	/* Leaf 3 (TSC mode): all zero means "native TSC, no emulation". */
 	add_leaf(c, base + 3, 0, 0, 0, 0);
 	/* Leaf 4 (HVM features): EBX = vCPU id (set per vCPU), ECX = domid. */
-	add_leaf(c, base + 4, XEN_HVM_CPUID_VCPU_ID_PRESENT | XEN_HVM_CPUID_DOMID_PRESENT,
+	add_leaf(c, base + 4, XEN_HVM_CPUID_VCPU_ID_PRESENT | XEN_HVM_CPUID_DOMID_PRESENT |
+		 XEN_HVM_CPUID_UPCALL_VECTOR,
 		 0, domid, 0);
 	return c;
 }

@@ -24,6 +24,7 @@
 #include "util/log.h"
 #include "vcpu/cpuid.h"
 #include "vcpu/vcpu.h"
+#include "xen/control.h"
 #include "xen/domain.h"
 #include "xen/time.h"
 
@@ -204,7 +205,7 @@ int vm__create(struct vm *vm, const struct vm_config *cfg)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = cfg;
-	vm->kvm_fd = vm->fd = vm->stop_fd = -1;
+	vm->kvm_fd = vm->fd = vm->stop_fd = vm->shutdown_timer_fd = -1;
 	vm->loop.epoll_fd = -1;
 
 	if (cfg->nr_cpus < 1 || cfg->nr_cpus > PVMM_MAX_VCPUS) {
@@ -280,8 +281,8 @@ static void on_signal(int fd, void *opaque)
 
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
 		return;
-	pr_info("received %s: stopping the VM", strsignal((int)si.ssi_signo));
-	vm__stop(vm, PVMM_EXIT_STOPPED);
+	pr_info("received %s", strsignal((int)si.ssi_signo));
+	control__request_shutdown(vm);
 }
 
 int vm__run(struct vm *vm)
@@ -321,6 +322,7 @@ int vm__run(struct vm *vm)
 
 void vm__destroy(struct vm *vm)
 {
+	control__destroy(vm);
 	pvconsole__destroy(vm);
 	xenstored__stop(vm);
 	vtimer__destroy(vm);

@@ -39,6 +39,7 @@ struct vm_config {
 	const char *cmdline;
 	const char *initrd;
 	const char *console;   /* "stdio", "file:PATH" or "none" */
+	unsigned shutdown_timeout; /* seconds a guest gets to power off; 0: stop at once */
 };
 
 struct vcpu;
@@ -78,6 +79,8 @@ struct vm {
 	atomic_bool stopping;
 	atomic_int exit_status;
 	int stop_fd;                /* eventfd, readable once stopping */
+	bool shutdown_requested;    /* control/shutdown written (main loop only) */
+	int shutdown_timer_fd;
 };
 
 /* Opens /dev/kvm, checks capabilities, creates the VM, memory and devices.

@@ -1,0 +1,23 @@
+/*
+ * Asking the guest to shut down, the way Xen's toolstack does: write
+ * control/shutdown = "poweroff" in its xenstore home and give it time to
+ * comply before stopping it.  A guest that never spoke to xenstore cannot
+ * hear the request and is stopped at once.
+ */
+#ifndef PVMM_XEN_CONTROL_H
+#define PVMM_XEN_CONTROL_H
+
+#include <stdbool.h>
+
+struct vm;
+
+/* Default time a guest gets to power off after being asked, in seconds. */
+#define CONTROL_DEFAULT_SHUTDOWN_TIMEOUT 30
+
+/* The host wants the VM gone (SIGTERM, SIGINT, SIGHUP).  The first request
+ * asks the guest; a second one, or the timeout, stops the VM with
+ * PVMM_EXIT_STOPPED. */
+void control__request_shutdown(struct vm *vm);
+void control__destroy(struct vm *vm);
+
+#endif
