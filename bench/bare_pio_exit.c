@@ -46,6 +46,7 @@
 #define STUB_PAGE_GPA   0x5000u     /* laid out as a Xen hypercall page */
 #define STACK_TOP       0x8000u
 #define PIO_PORT        0x9c        /* pvmm's hypercall port */
+#define DONE_PORT       0x9d        /* the guest's "loop finished" */
 #define HYPERCALL_NR    17          /* __HYPERVISOR_xen_version */
 #define STUB_STRIDE     32
 
@@ -120,8 +121,8 @@ static void write_page_tables(struct bare_vm *b)
 }
 
 /*
- * The guest code.  "out" and the stub loops end in hlt, which exits to user
- * space (there is no in-kernel irqchip here).  The stub loop is the one
+ * The guest code.  Each loop ends with a write to DONE_PORT.  The stub loop
+ * is the one
  * tests/guests/bench-hypercall.c runs:
  *	1: mov $0,%edi; xor %esi,%esi; call page+17*32; dec %rbx; jnz 1b
  */
@@ -131,7 +132,7 @@ static void write_code(struct bare_vm *b, enum loop_kind kind)
 		0xe7, PIO_PORT,                 /* 1: out %eax,$0x9c */
 		0x48, 0xff, 0xcb,               /* dec %rbx */
 		0x75, 0xf9,                     /* jnz 1b */
-		0xf4,                           /* hlt */
+		0xe7, DONE_PORT,                /* out %eax,$0x9d */
 	};
 	uint8_t stub_loop[] = {
 		0xbf, 0, 0, 0, 0,               /* 1: mov $XENVER_version,%edi */
@@ -139,7 +140,7 @@ static void write_code(struct bare_vm *b, enum loop_kind kind)
 		0xe8, 0, 0, 0, 0,               /* call stub */
 		0x48, 0xff, 0xcb,               /* dec %rbx */
 		0x75, 0xef,                     /* jnz 1b */
-		0xf4,                           /* hlt */
+		0xe7, DONE_PORT,                /* out %eax,$0x9d */
 	};
 	uint8_t stub[] = {
 		0xb8, HYPERCALL_NR, 0, 0, 0,    /* mov $nr,%eax */
@@ -245,12 +246,12 @@ static void vcpu_run(struct bare_vm *b)
 	}
 }
 
-/* Fails loudly on anything but the guest's port write. */
-static void expect_pio_exit(const struct bare_vm *b)
+/* Fails loudly on anything but a guest write to port. */
+static void expect_pio_exit(const struct bare_vm *b, uint16_t port)
 {
 	const struct kvm_run *run = b->run;
 
-	if (run->exit_reason == KVM_EXIT_IO && run->io.port == PIO_PORT &&
+	if (run->exit_reason == KVM_EXIT_IO && run->io.port == port &&
 	    run->io.direction == KVM_EXIT_IO_OUT)
 		return;
 	fprintf(stderr, "bare_pio_exit: unexpected exit %u (port %#x)\n", run->exit_reason,
@@ -259,15 +260,6 @@ static void expect_pio_exit(const struct bare_vm *b)
 		fprintf(stderr, "bare_pio_exit: internal error, suberror %u\n",
 			run->internal.suberror);
 	exit(1);
-}
-
-static void expect_hlt_exit(const struct bare_vm *b)
-{
-	if (b->run->exit_reason != KVM_EXIT_HLT) {
-		fprintf(stderr, "bare_pio_exit: expected hlt, got exit %u\n",
-			b->run->exit_reason);
-		exit(1);
-	}
 }
 
 static int cmd_loop(enum loop_kind kind, uint64_t n)
@@ -284,9 +276,9 @@ static int cmd_loop(enum loop_kind kind, uint64_t n)
 	t0 = now_ns();
 	for (;;) {
 		vcpu_run(&b);
-		if (b.run->exit_reason == KVM_EXIT_HLT)
+		if (b.run->exit_reason == KVM_EXIT_IO && b.run->io.port == DONE_PORT)
 			break;
-		expect_pio_exit(&b);
+		expect_pio_exit(&b, PIO_PORT);
 		exits++;
 		if (kind == LOOP_STUB_SYNC) {
 			/* As pvmm: read the call from the synced registers,
@@ -337,12 +329,12 @@ static int cmd_startup(int hold)
 	set_long_mode(&b, 1, 'B');
 	t_ready = now_ns();
 	vcpu_run(&b);
-	expect_pio_exit(&b);
+	expect_pio_exit(&b, PIO_PORT);
 	c = (char)*((uint8_t *)b.run + b.run->io.data_offset);
 	write_all(STDOUT_FILENO, &c, 1);
 	t_exit = now_ns();
 	vcpu_run(&b);
-	expect_hlt_exit(&b);
+	expect_pio_exit(&b, DONE_PORT);
 
 	printf("\nmain_to_vm_created_ns: %llu\n", (unsigned long long)(t_vm - t_main));
 	printf("main_to_first_run_ns: %llu\n", (unsigned long long)(t_ready - t_main));

@@ -14,6 +14,7 @@
 #define HYPERVISOR_LEAF_FIRST  0x40000000u
 #define HYPERVISOR_LEAF_LAST   0x4fffffffu
 #define XEN_LEAVES             5   /* 0x40000000 .. 0x40000004 */
+#define PVMM_LEAVES            2   /* 0x40000100 .. 0x40000101 */
 
 static struct kvm_cpuid2 *get_supported(int kvm_fd)
 {
@@ -48,7 +49,7 @@ struct kvm_cpuid2 *cpuid__build(int kvm_fd, uint16_t domid)
 
 	if (!kvm)
 		return NULL;
-	c = calloc(1, sizeof(*c) + (kvm->nent + XEN_LEAVES) * sizeof(c->entries[0]));
+	c = calloc(1, sizeof(*c) + (kvm->nent + XEN_LEAVES + PVMM_LEAVES) * sizeof(c->entries[0]));
 	if (!c) {
 		free(kvm);
 		return NULL;
@@ -80,6 +81,9 @@ struct kvm_cpuid2 *cpuid__build(int kvm_fd, uint16_t domid)
 	add_leaf(c, base + 4, XEN_HVM_CPUID_VCPU_ID_PRESENT | XEN_HVM_CPUID_DOMID_PRESENT |
 		 XEN_HVM_CPUID_UPCALL_VECTOR,
 		 0, domid, 0);
+	add_leaf(c, PVMM_CPUID_BASE, PVMM_CPUID_FEATURES, PVMM_CPUID_SIGNATURE_EBX,
+		 PVMM_CPUID_SIGNATURE_EBX, PVMM_CPUID_SIGNATURE_EBX);
+	add_leaf(c, PVMM_CPUID_FEATURES, PVMM_CPUID_FEAT_HCALL_PIO, PVMM_HYPERCALL_PORT, 0, 0);
 	return c;
 }
 

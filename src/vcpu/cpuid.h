@@ -10,6 +10,18 @@
 #include <linux/kvm.h>
 #include <stdint.h>
 
+/*
+ * pvmm's own leaves, after Xen's, for guests patched to use them
+ * (guest-kernel-patches/): 0x40000100 returns the highest pvmm leaf in EAX
+ * and "pvmmpvmmpvmm" in EBX, ECX, EDX; 0x40000101 EAX bit 0 says hypercalls
+ * may be made with `outl %eax, $port` (EBX = port, EAX = hypercall number,
+ * arguments as for a hypercall-page stub), the transport of the stubs.
+ */
+#define PVMM_CPUID_BASE          0x40000100u
+#define PVMM_CPUID_FEATURES      (PVMM_CPUID_BASE + 1)
+#define PVMM_CPUID_SIGNATURE_EBX 0x6d6d7670u   /* "pvmm" */
+#define PVMM_CPUID_FEAT_HCALL_PIO (1u << 0)
+
 /* Builds the VM-wide table; returns NULL after logging why. Free with free(). */
 struct kvm_cpuid2 *cpuid__build(int kvm_fd, uint16_t domid);
 
