@@ -59,16 +59,27 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The child being run, killed if we give up on it: a pvmm left behind
+ * would hold the benchmark harness's output open. */
+static pid_t running_child;
+
+static void give_up(void)
+{
+	if (running_child > 0)
+		kill(running_child, SIGKILL);
+	exit(1);
+}
+
 static void die(const char *what)
 {
 	fprintf(stderr, "pvmm_bench: %s: %s\n", what, strerror(errno));
-	exit(1);
+	give_up();
 }
 
 static void fail(const char *msg, const char *detail)
 {
 	fprintf(stderr, "pvmm_bench: %s%s%s\n", msg, detail ? ": " : "", detail ? detail : "");
-	exit(1);
+	give_up();
 }
 
 /*
@@ -98,6 +109,7 @@ static void child_spawn(struct child *c, char *const argv[], char *const envp[],
 		errno = err;
 		die(argv[0]);
 	}
+	running_child = c->pid;
 	close(out[1]);
 	c->out = out[0];
 	if (stdin_pipe)
@@ -116,6 +128,7 @@ static int child_wait(struct child *c)
 	while (waitpid(c->pid, &status, 0) < 0)
 		if (errno != EINTR)
 			die("waitpid");
+	running_child = 0;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -601,6 +614,7 @@ static const char *const mem_class_name[MEM_NR] = {
 struct mem_sample {
 	unsigned long rss_kb[MEM_NR], pss_kb[MEM_NR];
 	unsigned long vm_rss_kb;
+	bool merged;    /* guest RAM and special pages in one mapping */
 };
 
 static enum mem_class classify(const char *path, unsigned long size_kb, unsigned long guest_kb,
@@ -616,7 +630,9 @@ static enum mem_class classify(const char *path, unsigned long size_kb, unsigned
 		return MEM_KVM;
 	if (*path == '[')
 		return MEM_KERNEL;
-	if (*path == '\0' && size_kb == guest_kb)
+	/* The kernel merges the special pages' mapping into guest RAM's when
+	 * mmap puts them side by side. */
+	if (*path == '\0' && (size_kb == guest_kb || size_kb == guest_kb + special_kb))
 		return MEM_GUEST;
 	if (*path == '\0' && size_kb == special_kb)
 		return MEM_SPECIAL;
@@ -642,6 +658,7 @@ static void sample_memory(pid_t pid, unsigned long guest_kb, unsigned long speci
 		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %255[^\n]", &start, &end, name) >= 2) {
 			cls = classify(name, (end - start) >> 10, guest_kb, special_kb);
 			found_guest |= cls == MEM_GUEST;
+			m->merged |= cls == MEM_GUEST && (end - start) >> 10 != guest_kb;
 		} else if (sscanf(line, "Rss: %lu kB", &v) == 1) {
 			m->rss_kb[cls] += v;
 		} else if (sscanf(line, "Pss: %lu kB", &v) == 1) {
@@ -679,6 +696,8 @@ static void print_memory(const char *title, const struct mem_sample *m)
 	printf("    %-52s %7lu %7lu\n", "overhead: all but guest RAM", overhead(m->rss_kb),
 	       overhead(m->pss_kb));
 	printf("    %-52s %7lu\n", "(VmRSS, for comparison)", m->vm_rss_kb);
+	if (m->merged)
+		printf("    (the special pages shared guest RAM's mapping this time: they count as guest RAM)\n");
 }
 
 static int bench_memory(const struct options *o)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "xen/xen_abi.h"
+#include <xen/hvm/hvm_vcpu.h>
 
 #define MEMBER_SIZE(s, m) sizeof(((struct s *)0)->m)
 
@@ -29,6 +30,7 @@
 	S(evtchn_status)           \
 	S(vcpu_set_singleshot_timer) \
 	S(vcpu_set_periodic_timer) \
+	S(vcpu_hvm_context)       \
 	S(gnttab_setup_table)      \
 	S(gnttab_query_size)       \
 	S(gnttab_set_version)      \
@@ -40,6 +42,11 @@
 	F(vcpu_set_singleshot_timer, timeout_abs_ns, timeout_abs_ns) \
 	F(vcpu_set_singleshot_timer, flags, flags)         \
 	F(vcpu_set_periodic_timer, period_ns, period_ns)   \
+	F(vcpu_hvm_context, cpu_regs, cpu_regs)            \
+	F(vcpu_hvm_context, x86_32_efer, cpu_regs.x86_32.efer) \
+	F(vcpu_hvm_context, x86_32_cs_base, cpu_regs.x86_32.cs_base) \
+	F(vcpu_hvm_context, x86_32_tr_ar, cpu_regs.x86_32.tr_ar) \
+	F(vcpu_hvm_context, x86_64_efer, cpu_regs.x86_64.efer) \
 	F(xen_add_to_physmap, domid, domid)                \
 	F(xen_add_to_physmap, size, size)                  \
 	F(xen_add_to_physmap, space, space)                \

@@ -14,6 +14,7 @@
 
 #include "util/log.h"
 #include "xen/domain.h"
+#include <xen/hvm/hvm_vcpu.h>
 
 struct vm;
 
@@ -25,6 +26,10 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	struct xen_vcpu xen;
+	/* Has a register state to start from (Xen's is_initialised): the
+	 * boot vCPU from the PVH entry, the others from VCPUOP_initialise.
+	 * Under vm->xen.lock, as xen.up is. */
+	bool initialised;
 	/* A vector to inject like ExtINT (KVM_INTERRUPT) when the guest can
 	 * take it, or -1: Xen's domain-wide event callback. */
 	atomic_int extint_vector;
@@ -35,10 +40,33 @@ int vcpu__create(struct vm *vm, int id, struct vcpu **out);
 void vcpu__destroy(struct vcpu *v);
 
 /* Puts the boot vCPU in the PVH entry state: 32-bit flat protected mode,
- * paging off, EIP = entry, EBX = start_info. */
+ * paging off, EIP = entry, EBX = start_info; marks it initialised and up,
+ * as a toolstack leaves the boot vCPU. */
 int vcpu__set_pvh_entry(struct vcpu *v, uint32_t entry, uint32_t start_info);
 
-/* Starts the vCPU's thread. */
+/*
+ * The register state a VCPUOP_initialise context asks for, in KVM's terms,
+ * checked as Xen's arch_set_info_hvm_guest checks it (and for what x86
+ * itself forbids: reserved control-register bits, incoherent segment
+ * limits).  *sregs holds the vCPU's current special registers; on success
+ * the ones the context decides are replaced and *regs is written whole.
+ * Returns 0 or -XEN_EINVAL, and changes nothing on failure.
+ */
+int vcpu__hvm_context_to_kvm(const struct vcpu_hvm_context *ctx,
+			     struct kvm_regs *regs, struct kvm_sregs *sregs);
+
+/*
+ * Loads a VCPUOP_initialise context into v and makes it runnable for KVM.
+ * v must not be in KVM_RUN: call it only on a vCPU that was never
+ * initialised, hence never up.  0, -XEN_EINVAL, or -XEN_EIO when KVM fails.
+ */
+int vcpu__set_hvm_context(struct vcpu *v, const struct vcpu_hvm_context *ctx);
+
+/*
+ * Starts the vCPU's thread.  A vCPU that is down (v->xen.up false: not
+ * brought up yet, or taken down with VCPUOP_down) parks its thread on the
+ * domain's wake condition until VCPUOP_up or until the VM stops.
+ */
 int vcpu__start(struct vcpu *v);
 /* Makes a running KVM_RUN return promptly (the VM is stopping). */
 void vcpu__kick(struct vcpu *v);

@@ -28,6 +28,7 @@
 #include "vcpu/io.h"
 #include "vcpu/vcpu.h"
 #include "vcpu/vm.h"
+#include "check_main.h"
 
 #ifndef TEST_TMPDIR
 #define TEST_TMPDIR "/tmp"
@@ -1369,13 +1370,4 @@ static Suite *devices_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(devices_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(devices_suite)

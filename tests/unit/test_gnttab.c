@@ -17,6 +17,7 @@
 #include "grant/gnttab.h"
 #include "vcpu/vcpu.h"
 #include "vcpu/vm.h"
+#include "check_main.h"
 
 #define PG          GMEM_PAGE_SIZE
 #define RAM         (16ULL << 20)
@@ -1242,13 +1243,4 @@ static Suite *suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(suite)

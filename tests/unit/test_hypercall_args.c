@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "hypercall/hypercall_args.h"
+#include "check_main.h"
 
 START_TEST(decode_64bit_uses_rdi_rsi_rdx_r10_r8)
 {
@@ -112,13 +113,4 @@ static Suite *suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(suite)

@@ -16,6 +16,7 @@
 #include "boot/pvh.h"
 #include "ept/guest_mem.h"
 #include "xen/xen_abi.h"
+#include "check_main.h"
 
 #define RAM_SIZE    (16ULL << 20)
 #define CODE_PADDR  0x100000ULL
@@ -850,13 +851,4 @@ static Suite *pvh_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(pvh_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(pvh_suite)

@@ -11,6 +11,8 @@
 #include "xen/xen_abi.h"
 #include <xen/io/blkif.h>
 
+#include "check_main.h"
+
 #define ENTRY sizeof(union blkif_sring_entry)
 
 static uint8_t pages_mem[4][XRING_PAGE_SIZE];
@@ -189,12 +191,10 @@ START_TEST(notification_follows_rsp_event_and_req_event)
 }
 END_TEST
 
-int main(void)
+static Suite *xen_ring_suite(void)
 {
 	Suite *s = suite_create("xen_ring");
 	TCase *tc = tcase_create("ring");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, single_page_blkif_ring_has_32_entries);
@@ -205,9 +205,7 @@ int main(void)
 	tcase_add_test(tc, a_frontend_rewriting_rsp_prod_changes_nothing);
 	tcase_add_test(tc, notification_follows_rsp_event_and_req_event);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+CHECK_MAIN(xen_ring_suite)

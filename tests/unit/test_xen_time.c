@@ -11,6 +11,7 @@
 #include "vcpu/vm.h"
 #include "xen/domain.h"
 #include "xen/time.h"
+#include "check_main.h"
 
 #define TEST_RAM (16ULL << 20)
 
@@ -271,13 +272,4 @@ static Suite *xen_time_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(xen_time_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(xen_time_suite)

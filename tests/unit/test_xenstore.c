@@ -16,6 +16,7 @@
 #include "xenstore/proto.h"
 #include "xenstore/ring.h"
 #include "xenstore/store.h"
+#include "check_main.h"
 
 #define GUEST 1
 #define OTHER 2
@@ -1418,13 +1419,4 @@ static Suite *xenstore_suite(void)
 	return su;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(xenstore_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(xenstore_suite)
