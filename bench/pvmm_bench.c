@@ -10,7 +10,7 @@
  *   pvmm_bench startup   --pvmm P --bare B --guest hello-64 --preload L
  *                        [--runs R]
  *   pvmm_bench memory    --pvmm P --bare B --guest bench-memory-64
- *                        [--memory-mib M]
+ *                        [--memory-mib M] [--runs R]
  *
  * B is bench/bare_pio_exit, L bench/libioctl_timing.so.
  */
@@ -63,20 +63,20 @@ static uint64_t now_ns(void)
  * would hold the benchmark harness's output open. */
 static pid_t running_child;
 
-static void give_up(void)
+__attribute__((noreturn)) static void give_up(void)
 {
 	if (running_child > 0)
 		kill(running_child, SIGKILL);
 	exit(1);
 }
 
-static void die(const char *what)
+__attribute__((noreturn)) static void die(const char *what)
 {
 	fprintf(stderr, "pvmm_bench: %s: %s\n", what, strerror(errno));
 	give_up();
 }
 
-static void fail(const char *msg, const char *detail)
+__attribute__((noreturn)) static void fail(const char *msg, const char *detail)
 {
 	fprintf(stderr, "pvmm_bench: %s%s%s\n", msg, detail ? ": " : "", detail ? detail : "");
 	give_up();
@@ -191,7 +191,7 @@ static char *run_checked(char *const argv[], int want_status)
 	if (status != want_status) {
 		fprintf(stderr, "pvmm_bench: %s exited with %d, expected %d; it printed:\n%s\n",
 			argv[0], status, want_status, out);
-		exit(1);
+		give_up();
 	}
 	return out;
 }
@@ -239,9 +239,29 @@ static double minimum(const double *v, unsigned n)
 	return m;
 }
 
+static double maximum(const double *v, unsigned n)
+{
+	double m = v[0];
+
+	for (unsigned i = 1; i < n; i++)
+		if (v[i] > m)
+			m = v[i];
+	return m;
+}
+
 static const char *verdict(bool met)
 {
 	return met ? "met" : "MISSED";
+}
+
+/* How much a baseline that should not change moved between runs: when it
+ * moved a lot, the host was busy and medians are suspect. */
+static void print_noise(const char *what, const double *v, unsigned n)
+{
+	double spread = maximum(v, n) / minimum(v, n);
+
+	printf("noise: %s ranged over %.2fx (max/min)%s\n", what, spread,
+	       spread > 1.5 ? ": the host was busy, trust the minima more than the medians" : "");
 }
 
 /* ---- hypercall: null-hypercall round trip ---------------------------- */
@@ -275,11 +295,16 @@ static double hc_run(const struct options *o, enum hc_variant v)
 		char *argv[] = { (char *)o->pvmm, "run", (char *)o->guest, "--cmdline", cmdline,
 				 NULL };
 
+		uint64_t start = now_ns();
+
 		snprintf(cmdline, sizeof(cmdline), "iterations=%lu", o->iterations);
 		out = run_checked(argv, 0);
 		if (find_number(out, "bench-hypercall: iterations") != (double)o->iterations)
 			fail("the guest ran another iteration count than asked", NULL);
 		ns = find_number(out, "bench-hypercall: total_ns");
+		/* The guest's pvclock must not claim more time than passed. */
+		if (ns > (double)(now_ns() - start))
+			fail("the guest's pvclock measured more time than the host saw", NULL);
 	}
 	free(out);
 	return ns / (double)o->iterations;
@@ -290,7 +315,7 @@ static int bench_hypercall(const struct options *o)
 	double ns[HC_NR][MAX_ROUNDS];
 	double r_out[MAX_ROUNDS], r_stub[MAX_ROUNDS], r_sync[MAX_ROUNDS];
 	unsigned n = (unsigned)o->rounds;
-	double med[HC_NR];
+	double best[HC_NR];
 
 	printf("== null-hypercall round trip: %lu iterations, %u rounds, interleaved ==\n",
 	       o->iterations, n);
@@ -307,24 +332,31 @@ static int bench_hypercall(const struct options *o)
 	}
 
 	printf("%-48s %10s %10s   (ns per iteration)\n", "", "median", "min");
-	for (unsigned v = 0; v < HC_NR; v++) {
-		med[v] = median(ns[v], n);
-		printf("%-48s %10.0f %10.0f\n", hc_variants[v].what, med[v], minimum(ns[v], n));
-	}
-	printf("\nwhere a pvmm hypercall's time goes (from the medians):\n");
-	printf("  %-46s %8.0f ns\n", "the guest's 8 emulated instructions (noexit)", med[HC_BARE_NOEXIT]);
+	for (unsigned v = 0; v < HC_NR; v++)
+		printf("%-48s %10.0f %10.0f\n", hc_variants[v].what, median(ns[v], n),
+		       minimum(ns[v], n));
+	/* The minima: each variant's least disturbed round. */
+	for (unsigned v = 0; v < HC_NR; v++)
+		best[v] = minimum(ns[v], n);
+	printf("\nwhere a pvmm hypercall's time goes (from the minima):\n");
+	printf("  %-46s %8.0f ns\n", "the guest's 8 emulated instructions (noexit)", best[HC_BARE_NOEXIT]);
 	printf("  %-46s %8.0f ns\n", "KVM's port-I/O exit and re-entry (stub-noexit)",
-	       med[HC_BARE_STUB] - med[HC_BARE_NOEXIT]);
+	       best[HC_BARE_STUB] - best[HC_BARE_NOEXIT]);
 	printf("  %-46s %8.0f ns\n", "syncing regs+sregs through kvm_run (sync-stub)",
-	       med[HC_BARE_SYNC] - med[HC_BARE_STUB]);
+	       best[HC_BARE_SYNC] - best[HC_BARE_STUB]);
 	printf("  %-46s %8.0f ns\n", "pvmm's dispatch and handler (pvmm-sync)",
-	       med[HC_PVMM] - med[HC_BARE_SYNC]);
+	       best[HC_PVMM] - best[HC_BARE_SYNC]);
 
-	printf("\nratios (median of the per-round ratios):\n");
-	printf("  pvmm / bare out loop            %5.2fx   target <= 1.20x: %s\n",
-	       median(r_out, n), verdict(median(r_out, n) <= 1.2));
-	printf("  pvmm / bare, same guest code    %5.2fx\n", median(r_stub, n));
-	printf("  pvmm / bare, same code + sync   %5.2fx\n", median(r_sync, n));
+	printf("\nratios:                         per-round   of the\n");
+	printf("                                   median    minima\n");
+	printf("  pvmm / bare out loop            %6.2fx   %6.2fx   target <= 1.20x: %s\n",
+	       median(r_out, n), best[HC_PVMM] / best[HC_BARE_OUT],
+	       verdict(median(r_out, n) <= 1.2));
+	printf("  pvmm / bare, same guest code    %6.2fx   %6.2fx\n", median(r_stub, n),
+	       best[HC_PVMM] / best[HC_BARE_STUB]);
+	printf("  pvmm / bare, same code + sync   %6.2fx   %6.2fx\n", median(r_sync, n),
+	       best[HC_PVMM] / best[HC_BARE_SYNC]);
+	print_noise("the bare out loop", ns[HC_BARE_OUT], n);
 	return 0;
 }
 
@@ -403,7 +435,8 @@ static void parse_timing(const char *text, uint64_t spawned, struct preload_run 
 }
 
 /* pvmm run GUEST with ioctl_timing preloaded. */
-static void startup_preload_run(const struct options *o, struct preload_run *p)
+/* False when the library did not load (a static pvmm): no report. */
+static bool startup_preload_run(const struct options *o, struct preload_run *p)
 {
 	char *argv[] = { (char *)o->pvmm, "run", (char *)o->guest, NULL };
 	char preload[4096], fd_var[64];
@@ -411,6 +444,7 @@ static void startup_preload_run(const struct options *o, struct preload_run *p)
 	char *out, *timing;
 	struct child c, t;
 	uint64_t first = 0;
+	bool reported;
 	size_t n = 0;
 	int fds[2];
 
@@ -436,12 +470,14 @@ static void startup_preload_run(const struct options *o, struct preload_run *p)
 	t = (struct child){ .out = fds[0] };
 	timing = read_output(&t, NULL);
 	close(fds[0]);
-	if (!*timing)
-		fail("ioctl_timing wrote no report (was it preloaded?)", o->preload);
-	parse_timing(timing, c.spawned_ns, p);
-	p->first_byte_ms = (double)(first - c.spawned_ns) / NS_PER_MS;
+	reported = *timing != '\0';
+	if (reported) {
+		parse_timing(timing, c.spawned_ns, p);
+		p->first_byte_ms = (double)(first - c.spawned_ns) / NS_PER_MS;
+	}
 	free(out);
 	free(timing);
+	return reported;
 }
 
 /* Spawn to the first byte on stdout (EOF for a program that prints none). */
@@ -473,7 +509,8 @@ struct startup_sample {
 	struct preload_run pre;
 };
 
-static void startup_round(const struct options *o, struct startup_sample *s)
+/* Returns whether the preloaded run reported (when asked for one). */
+static bool startup_round(const struct options *o, struct startup_sample *s, bool preload)
 {
 	char *true_argv[] = { "/bin/true", NULL };
 	char *bare_argv[] = { (char *)o->bare, "startup", NULL };
@@ -491,7 +528,7 @@ static void startup_round(const struct options *o, struct startup_sample *s)
 	if (!strstr(out, "Hello from a Xen PVH guest"))
 		fail("the hello guest did not greet; pvmm printed", out);
 	free(out);
-	startup_preload_run(o, &s->pre);
+	return preload && startup_preload_run(o, &s->pre);
 }
 
 /* Median over the runs of request's total time (0 in runs without it). */
@@ -549,10 +586,12 @@ static int bench_startup(const struct options *o)
 	static struct startup_sample s[MAX_ROUNDS];
 	unsigned n = (unsigned)o->runs;
 	double v[MAX_ROUNDS], own[MAX_ROUNDS], r_true[MAX_ROUNDS], r_bare[MAX_ROUNDS];
+	double true_ms[MAX_ROUNDS];
+	bool timing = true;
 
 	printf("== start-up: exec until the guest's first console byte, %u runs, interleaved ==\n", n);
 	for (unsigned r = 0; r < n; r++)
-		startup_round(o, &s[r]);
+		timing = startup_round(o, &s[r], timing);
 
 	printf("  %-56s %8s %8s   (ms)\n", "", "median", "min");
 	STARTUP_COL(s, n, true_ms, v);
@@ -567,6 +606,21 @@ static int bench_startup(const struct options *o)
 	print_row("  exec until the first KVM_RUN", v, n);
 	STARTUP_COL(s, n, pvmm_ms, v);
 	print_row("pvmm run hello-64: exec until the first console byte", v, n);
+
+	for (unsigned r = 0; r < n; r++)
+		r_true[r] = s[r].pvmm_ms / s[r].true_ms;
+	STARTUP_COL(s, n, true_ms, true_ms);
+	if (!timing) {
+		STARTUP_COL(s, n, pvmm_ms, v);
+		printf("\n  ioctl_timing could not be preloaded (a static pvmm?): no breakdown.\n"
+		       "  pvmm's own start-up is at most exec-to-first-byte, %.2f ms"
+		       "   target < 10 ms: %s\n", median(v, n), verdict(median(v, n) < 10));
+		printf("ratio, median of the per-run ratios:\n");
+		printf("  pvmm exec-to-first-byte / exec of /bin/true          %6.2fx\n",
+		       median(r_true, n));
+		print_noise("exec of /bin/true", true_ms, n);
+		return 0;
+	}
 
 	printf("\n  pvmm run hello-64 with bench/ioctl_timing preloaded:\n");
 	STARTUP_COL(s, n, pre.first_byte_ms, v);
@@ -583,15 +637,20 @@ static int bench_startup(const struct options *o)
 
 	for (unsigned r = 0; r < n; r++) {
 		own[r] = s[r].pre.first_run_ms;
-		r_true[r] = s[r].pvmm_ms / s[r].true_ms;
 		r_bare[r] = own[r] / s[r].bare_run_ms;
 	}
 	printf("\n  pvmm's own start-up (exec until the first KVM_RUN): %.2f ms (min %.2f)"
 	       "   target < 10 ms: %s\n", median(own, n), minimum(own, n),
 	       verdict(median(own, n) < 10));
-	printf("ratios (median of the per-run ratios):\n");
-	printf("  pvmm exec-to-first-byte / exec of /bin/true          %6.2fx\n", median(r_true, n));
-	printf("  pvmm's own start-up / bare VM exec-to-first-KVM_RUN   %6.2fx\n", median(r_bare, n));
+	printf("ratios:                                              per-run   of the\n");
+	printf("                                                        median    minima\n");
+	STARTUP_COL(s, n, pvmm_ms, v);
+	printf("  pvmm exec-to-first-byte / exec of /bin/true          %6.2fx   %6.2fx\n",
+	       median(r_true, n), minimum(v, n) / minimum(true_ms, n));
+	STARTUP_COL(s, n, bare_run_ms, v);
+	printf("  pvmm's own start-up / bare VM exec-to-first-KVM_RUN  %6.2fx   %6.2fx\n",
+	       median(r_bare, n), minimum(own, n) / minimum(v, n));
+	print_noise("exec of /bin/true", true_ms, n);
 	return 0;
 }
 
@@ -611,10 +670,17 @@ static const char *const mem_class_name[MEM_NR] = {
 	[MEM_ANON] = "other anonymous (thread stacks, .bss, mmaps)",
 };
 
+#define MAX_FILES 16
+
 struct mem_sample {
 	unsigned long rss_kb[MEM_NR], pss_kb[MEM_NR];
 	unsigned long vm_rss_kb;
 	bool merged;    /* guest RAM and special pages in one mapping */
+	unsigned nr_files;
+	struct {
+		char name[64];
+		unsigned long rss_kb, pss_kb;
+	} file[MAX_FILES];
 };
 
 static enum mem_class classify(const char *path, unsigned long size_kb, unsigned long guest_kb,
@@ -639,10 +705,35 @@ static enum mem_class classify(const char *path, unsigned long size_kb, unsigned
 	return MEM_ANON;
 }
 
+/* The per-file tally for path (its base name), or NULL when full. */
+static unsigned long *file_tally(struct mem_sample *m, const char *path, bool pss)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	unsigned i;
+
+	for (i = 0; i < m->nr_files && strcmp(m->file[i].name, base); i++)
+		;
+	if (i == MAX_FILES)
+		return NULL;
+	if (i == m->nr_files)
+		snprintf(m->file[m->nr_files++].name, sizeof(m->file[0].name), "%s", base);
+	return pss ? &m->file[i].pss_kb : &m->file[i].rss_kb;
+}
+
+static void add_kb(struct mem_sample *m, enum mem_class cls, const char *path, bool pss,
+		   unsigned long kb)
+{
+	unsigned long *t = pss ? m->pss_kb : m->rss_kb;
+
+	t[cls] += kb;
+	if (cls == MEM_FILE && file_tally(m, path, pss))
+		*file_tally(m, path, pss) += kb;
+}
+
 static void sample_memory(pid_t pid, unsigned long guest_kb, unsigned long special_kb,
 			  struct mem_sample *m)
 {
-	char path[64], line[512], name[256];
+	char path[64], line[512], name[256] = "";
 	enum mem_class cls = MEM_ANON;
 	unsigned long v, start, end;
 	bool found_guest = false;
@@ -654,15 +745,20 @@ static void sample_memory(pid_t pid, unsigned long guest_kb, unsigned long speci
 	if (!f)
 		die(path);
 	while (fgets(line, sizeof(line), f)) {
-		name[0] = '\0';
+		char *nl = strchr(line, '\n');
+
+		if (nl)
+			*nl = '\0';
 		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %255[^\n]", &start, &end, name) >= 2) {
+			if (sscanf(line, "%*s %*s %*s %*s %*s %255[^\n]", name) != 1)
+				name[0] = '\0';   /* an anonymous mapping has no name */
 			cls = classify(name, (end - start) >> 10, guest_kb, special_kb);
 			found_guest |= cls == MEM_GUEST;
 			m->merged |= cls == MEM_GUEST && (end - start) >> 10 != guest_kb;
 		} else if (sscanf(line, "Rss: %lu kB", &v) == 1) {
-			m->rss_kb[cls] += v;
+			add_kb(m, cls, name, false, v);
 		} else if (sscanf(line, "Pss: %lu kB", &v) == 1) {
-			m->pss_kb[cls] += v;
+			add_kb(m, cls, name, true, v);
 		}
 	}
 	fclose(f);
@@ -691,8 +787,12 @@ static unsigned long overhead(const unsigned long *kb)
 static void print_memory(const char *title, const struct mem_sample *m)
 {
 	printf("  %s\n", title);
-	for (unsigned c = 0; c < MEM_NR; c++)
+	for (unsigned c = 0; c < MEM_NR; c++) {
 		printf("    %-52s %7lu %7lu\n", mem_class_name[c], m->rss_kb[c], m->pss_kb[c]);
+		for (unsigned i = 0; c == MEM_FILE && i < m->nr_files; i++)
+			printf("      %-50s %7lu %7lu\n", m->file[i].name, m->file[i].rss_kb,
+			       m->file[i].pss_kb);
+	}
 	printf("    %-52s %7lu %7lu\n", "overhead: all but guest RAM", overhead(m->rss_kb),
 	       overhead(m->pss_kb));
 	printf("    %-52s %7lu\n", "(VmRSS, for comparison)", m->vm_rss_kb);
@@ -700,61 +800,92 @@ static void print_memory(const char *title, const struct mem_sample *m)
 		printf("    (the special pages shared guest RAM's mapping this time: they count as guest RAM)\n");
 }
 
-static int bench_memory(const struct options *o)
+/* pvmm with the guest holding still in SCHEDOP_poll. */
+static void memory_pvmm(const struct options *o, struct mem_sample *m)
 {
 	unsigned long guest_kb = o->memory_mib << 10, special_kb = GMEM_SPECIAL_SIZE >> 10;
-	char mem_arg[32], buf[4096], title[128];
-	char *pvmm_argv[] = { (char *)o->pvmm, "run", (char *)o->guest, "--memory", mem_arg, NULL };
-	char *bare_argv[] = { (char *)o->bare, "hold", NULL };
-	struct mem_sample pvmm, bare;
+	char mem_arg[32], buf[4096];
+	char *argv[] = { (char *)o->pvmm, "run", (char *)o->guest, "--memory", mem_arg, NULL };
 	struct child c;
-	char *out;
 	int status;
 
 	snprintf(mem_arg, sizeof(mem_arg), "%luM", o->memory_mib);
-
-	printf("== memory: resident memory while the guest waits (KiB) ==\n");
-
-	child_spawn(&c, pvmm_argv, NULL, false);
+	child_spawn(&c, argv, NULL, false);
 	read_until(&c, "bench-memory: waiting", buf, sizeof(buf));
 	/* Let the vCPU settle into SCHEDOP_poll. */
 	nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
-	sample_memory(c.pid, guest_kb, special_kb, &pvmm);
+	sample_memory(c.pid, guest_kb, special_kb, m);
 	kill(c.pid, SIGTERM);
-	out = read_output(&c, NULL);
+	free(read_output(&c, NULL));
 	status = child_wait(&c);
-	free(out);
 	if (status != 20)   /* pvmm's "stopped by the host" */
 		fprintf(stderr, "pvmm_bench: pvmm exited with %d after SIGTERM, expected 20\n",
 			status);
+}
 
-	child_spawn(&c, bare_argv, NULL, true);
+/* bare_pio_exit, its vCPU stopped after the first exit. */
+static void memory_bare(const struct options *o, struct mem_sample *m)
+{
+	char *argv[] = { (char *)o->bare, "hold", NULL };
+	char buf[4096];
+	struct child c;
+
+	child_spawn(&c, argv, NULL, true);
 	read_until(&c, "ready", buf, sizeof(buf));
-	sample_memory(c.pid, 2048, 0, &bare);
+	sample_memory(c.pid, 2048, 0, m);
 	close(c.in);   /* EOF on its stdin ends the hold */
 	c.in = -1;
-	out = read_output(&c, NULL);
-	free(out);
+	free(read_output(&c, NULL));
 	if (child_wait(&c) != 0)
 		fail("bare_pio_exit hold failed", NULL);
+}
 
-	printf("  %-56s %7s %7s\n", "", "Rss", "Pss");
-	snprintf(title, sizeof(title), "pvmm run %s --memory %s (the guest touched >= 4 MiB)",
-		 o->guest, mem_arg);
-	print_memory(title, &pvmm);
-	print_memory("bare KVM VM (guest RAM 2 MiB)", &bare);
-	if (pvmm.rss_kb[MEM_GUEST] < 4096)
+/* The run whose overhead is the median one. */
+static const struct mem_sample *median_sample(const struct mem_sample *m, unsigned n)
+{
+	double v[MAX_ROUNDS] = { 0 }, med;
+
+	for (unsigned r = 0; r < n; r++)
+		v[r] = (double)overhead(m[r].rss_kb);
+	med = median(v, n);
+	for (unsigned r = 0; r < n; r++)
+		if (v[r] >= med)
+			return &m[r];
+	return &m[0];
+}
+
+static int bench_memory(const struct options *o)
+{
+	static struct mem_sample pvmm[MAX_ROUNDS], bare[MAX_ROUNDS];
+	unsigned n = (unsigned)o->runs;
+	const struct mem_sample *p, *b;
+	double ratio_rss[MAX_ROUNDS], ratio_pss[MAX_ROUNDS];
+	char title[256];
+
+	printf("== memory: resident memory while the guest waits, %u runs (KiB) ==\n", n);
+	for (unsigned r = 0; r < n; r++) {
+		memory_pvmm(o, &pvmm[r]);
+		memory_bare(o, &bare[r]);
+		ratio_rss[r] = (double)overhead(pvmm[r].rss_kb) / (double)overhead(bare[r].rss_kb);
+		ratio_pss[r] = (double)overhead(pvmm[r].pss_kb) / (double)overhead(bare[r].pss_kb);
+	}
+	p = median_sample(pvmm, n);
+	b = median_sample(bare, n);
+
+	printf("  the run with the median overhead of each:%*s %7s %7s\n", 14, "", "Rss", "Pss");
+	snprintf(title, sizeof(title), "pvmm run %s --memory %luM (the guest touched >= 4 MiB)",
+		 o->guest, o->memory_mib);
+	print_memory(title, p);
+	print_memory("bare KVM VM (guest RAM 2 MiB)", b);
+	if (p->rss_kb[MEM_GUEST] < 4096)
 		printf("  note: guest RAM shows %lu KiB resident, less than the guest touched\n",
-		       pvmm.rss_kb[MEM_GUEST]);
+		       p->rss_kb[MEM_GUEST]);
 
 	printf("\n  pvmm's overhead: %lu KiB Rss (%lu KiB Pss)   target < 2048 KiB: %s\n",
-	       overhead(pvmm.rss_kb), overhead(pvmm.pss_kb),
-	       verdict(overhead(pvmm.rss_kb) < 2048));
-	printf("ratios:\n");
-	printf("  pvmm overhead / bare VM overhead, Rss      %6.2fx\n",
-	       (double)overhead(pvmm.rss_kb) / (double)overhead(bare.rss_kb));
-	printf("  pvmm overhead / bare VM overhead, Pss      %6.2fx\n",
-	       (double)overhead(pvmm.pss_kb) / (double)overhead(bare.pss_kb));
+	       overhead(p->rss_kb), overhead(p->pss_kb), verdict(overhead(p->rss_kb) < 2048));
+	printf("ratios (median of the per-run ratios):\n");
+	printf("  pvmm overhead / bare VM overhead, Rss      %6.2fx\n", median(ratio_rss, n));
+	printf("  pvmm overhead / bare VM overhead, Pss      %6.2fx\n", median(ratio_pss, n));
 	return 0;
 }
 
@@ -777,13 +908,13 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: pvmm_bench hypercall --pvmm P --bare B --guest G [--iterations N] [--rounds R]\n"
 		"       pvmm_bench startup --pvmm P --bare B --guest G --preload L [--runs R]\n"
-		"       pvmm_bench memory --pvmm P --bare B --guest G [--memory-mib M]\n");
+		"       pvmm_bench memory --pvmm P --bare B --guest G [--memory-mib M] [--runs R]\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	struct options o = { .iterations = 20000, .rounds = 5, .runs = 15, .memory_mib = 256 };
+	struct options o = { .iterations = 10000, .rounds = 9, .memory_mib = 256 };
 
 	if (argc < 2)
 		return usage();
@@ -819,9 +950,12 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "startup") == 0) {
 		if (!o.preload)
 			return usage();
+		o.runs = o.runs ? o.runs : 15;
 		return bench_startup(&o);
 	}
-	if (strcmp(argv[1], "memory") == 0)
+	if (strcmp(argv[1], "memory") == 0) {
+		o.runs = o.runs ? o.runs : 5;
 		return bench_memory(&o);
+	}
 	return usage();
 }

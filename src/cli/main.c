@@ -1,11 +1,15 @@
 /* pvmm: run a Xen PVH guest on KVM. */
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api.h"
+#include "cli/ctl.h"
 #include "cli/options.h"
 #include "cli/term.h"
 #include "util/log.h"
@@ -115,35 +119,87 @@ static int run(const struct cli_options *o)
 	struct stdin_source src = { .vm = &vm };
 	int status = vm__create(&vm, &o->vm);
 
+	if (status == 0 && o->vm.api_socket)
+		status = api__start(&vm, o->vm.api_socket);
 	if (status == 0 && vm.console.in_enabled)
 		stdin__connect(&src);
 	if (status == 0)
 		status = vm__run(&vm);
 	/* The reader pushes into devices vm__destroy() frees. */
 	stdin_reader__stop(&src);
+	api__stop(&vm);
 	vm__destroy(&vm);
 	term__restore();
 	return status;
 }
 
+#define GRUB_PVH_IMAGE "/usr/lib/grub-xen/grub-i386-xen_pvh.bin"
+
+/*
+ * `pvmm run disk.img`: an IMAGE that is not an ELF file is a disk.  As Xen
+ * does with pvgrub, GRUB's PVH image boots as the guest's firmware with the
+ * disk as its first drive (xvda), and GRUB's built-in configuration reads
+ * the disk's /boot/grub/grub.cfg.  Returns 0 or a PVMM_EXIT_* status.
+ */
+static int boot_disk_image(struct vm_config *cfg)
+{
+	unsigned char magic[SELFMAG];
+	int fd = open(cfg->kernel, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;       /* the loader names the problem */
+	n = read(fd, magic, sizeof(magic));
+	close(fd);
+	if (n < 0 || (n == SELFMAG && !memcmp(magic, ELFMAG, SELFMAG)))
+		return 0;
+	if (access(GRUB_PVH_IMAGE, R_OK)) {
+		pr_err("'%s' is not an ELF kernel, so pvmm would boot it as a disk with GRUB, but "
+		       "%s is missing: install the package grub-xen-host", cfg->kernel, GRUB_PVH_IMAGE);
+		return PVMM_EXIT_BAD_INPUT;
+	}
+	if (cfg->nr_disks == PVMM_MAX_DISKS) {
+		pr_err("--disk: at most %d disks, counting the disk image '%s'", PVMM_MAX_DISKS,
+		       cfg->kernel);
+		return PVMM_EXIT_USAGE;
+	}
+	memmove(&cfg->disk[1], &cfg->disk[0], (size_t)cfg->nr_disks * sizeof(cfg->disk[0]));
+	cfg->disk[0] = (struct vm_disk){ .path = cfg->kernel, .devid = -1 };
+	cfg->nr_disks++;
+	cfg->kernel = GRUB_PVH_IMAGE;
+	pr_info("'%s' is a disk image: booting it with %s", cfg->disk[0].path, GRUB_PVH_IMAGE);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_options o;
+	int status;
 
-	if (cli__parse(argc, argv, &o))
-		return PVMM_EXIT_USAGE;
+	if (cli__parse(argc, argv, &o)) {
+		cli__free(&o);
+		return o.error_status;
+	}
 	switch (o.command) {
 	case CLI_HELP:
 		cli__usage(stdout);
+		cli__free(&o);
 		return 0;
 	case CLI_VERSION:
 		printf("pvmm %s (Xen ABI %d.%d)\n", PVMM_VERSION, 4, 17);
 		return 0;
+	case CLI_CTL:
+		return ctl__main(o.ctl_argc, o.ctl_argv);
 	case CLI_RUN:
 		break;
 	}
 	log__set_level(o.log_level);
-	/* A closed stdout must not kill the VM; the console logs it instead. */
-	signal(SIGPIPE, SIG_IGN);
-	return run(&o);
+	status = boot_disk_image(&o.vm);
+	if (status == 0) {
+		/* A closed stdout must not kill the VM; the console logs it instead. */
+		signal(SIGPIPE, SIG_IGN);
+		status = run(&o);
+	}
+	cli__free(&o);
+	return status;
 }

@@ -130,13 +130,38 @@ void evtchn__deliver_upcall_locked(struct vcpu *v)
 		/* A LAPIC interrupt the guest EOIs, to this vCPU's APIC. */
 		vm__signal_msi(vm, MSI_ADDRESS_BASE | ((uint64_t)v->id << 12), vector);
 	} else if ((via >> 56) == HVM_PARAM_CALLBACK_TYPE_VECTOR && (uint8_t)via >= 0x10) {
-		/* Xen injects the domain-wide vector like ExtINT: no EOI. */
-		vcpu__inject_extint(v, (uint8_t)via);
+		/* v's thread injects it before it next enters the guest. */
+		vcpu__kick(v);
 	} else if (via) {
 		pr_warn_once("HVM_PARAM_CALLBACK_IRQ %#llx: only vector callbacks (type 2) are supported",
 			     (unsigned long long)via);
 	}
 	xen__vcpu_wake_locked(v);
+}
+
+int evtchn__callback_due(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	uint64_t via = __atomic_load_n(&vm->xen.hvm_param[HVM_PARAM_CALLBACK_IRQ], __ATOMIC_RELAXED);
+	uint64_t gpa;
+	const uint8_t *upcall;
+
+	if ((via >> 56) != HVM_PARAM_CALLBACK_TYPE_VECTOR || (uint8_t)via < 0x10 ||
+	    __atomic_load_n(&vm->evtchn->upcall_vector[v->id], __ATOMIC_RELAXED))
+		return -1;
+	/* As Xen: the vector is due for as long as upcall_pending is set. */
+	gpa = __atomic_load_n(&v->xen.vcpu_info_gpa, __ATOMIC_ACQUIRE);
+	if (!v->xen.has_vcpu_info) {
+		if (!__atomic_load_n(&vm->xen.has_shared_info, __ATOMIC_ACQUIRE))
+			return -1;
+		pthread_mutex_lock(&vm->xen.lock);
+		gpa = xen__vcpu_info_gpa(v);
+		pthread_mutex_unlock(&vm->xen.lock);
+	}
+	upcall = gpa ? gmem__ptr(&vm->mem, gpa + XFIELD(vm->xen.shared_info_compat, vcpu_info,
+							 evtchn_upcall_pending).off, 1)
+		     : NULL;
+	return upcall && __atomic_load_n(upcall, __ATOMIC_ACQUIRE) ? (uint8_t)via : -1;
 }
 
 long evtchn__set_upcall_vector(struct vm *vm, uint32_t vcpu, uint8_t vector)
@@ -495,10 +520,9 @@ static long op_reset(struct vm *vm, domid_t dom)
 	if (ret)
 		return ret;
 	for (uint32_t port = 1; port < EVTCHN_MAX_PORTS_64; port++) {
-		struct evtchn_port *p = &vm->evtchn->port[port];
-		/* Backends' channels survive: the toolstack owns them (Xen
-		 * keeps xenstore's channel across a reset too). */
-		if (p->state != PORT_FREE && p->backend_fd < 0)
+		/* As Xen: every channel closes, backends' included (their
+		 * ends stop hearing the guest until it binds again). */
+		if (vm->evtchn->port[port].state != PORT_FREE)
 			close_port_locked(vm, port);
 	}
 	return 0;

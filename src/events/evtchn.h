@@ -66,6 +66,11 @@ void evtchn__backend_close(struct vm *vm, uint32_t guest_port, int fd);
 /* HVMOP_set_evtchn_upcall_vector: v's own LAPIC vector for upcalls. */
 long evtchn__set_upcall_vector(struct vm *vm, uint32_t vcpu, uint8_t vector);
 
+/* The domain-wide callback vector v should be given now (its upcall is
+ * pending and no per-vCPU vector is set), or -1.  Read by v's own thread
+ * before each KVM_RUN; lock-free. */
+int evtchn__callback_due(struct vcpu *v);
+
 /* Sends an upcall vector to v: per-vCPU vector, or the domain-wide
  * callback vector, whichever the guest configured. Caller holds the lock. */
 void evtchn__deliver_upcall_locked(struct vcpu *v);

@@ -18,6 +18,7 @@ static const struct {
 	hcall_fn fn;
 } hypercalls[] = {
 	[__HYPERVISOR_memory_op] = { "memory_op", hc__memory_op },
+	[__HYPERVISOR_set_timer_op] = { "set_timer_op", hc__set_timer_op },
 	[__HYPERVISOR_xen_version] = { "xen_version", hc__xen_version },
 	[__HYPERVISOR_console_io] = { "console_io", hc__console_io },
 	[__HYPERVISOR_vcpu_op] = { "vcpu_op", hc__vcpu_op },

@@ -52,6 +52,7 @@ long hc__sched_op(struct hcall *hc);
 long hc__hvm_op(struct hcall *hc);
 long hc__memory_op(struct hcall *hc);
 long hc__vcpu_op(struct hcall *hc);
+long hc__set_timer_op(struct hcall *hc);
 
 /* Fills the hypercall page at gpa; false when gpa is not a guest RAM page. */
 bool hcall__fill_page(struct vm *vm, uint64_t gpa);

@@ -1,9 +1,11 @@
 /*
- * __HYPERVISOR_memory_op: the guest's memory map and reservation, and
- * placing Xen pages (shared_info) in its physical address space.
+ * __HYPERVISOR_memory_op: the guest's memory map and reservation (the
+ * balloon operations are src/balloon's), and placing Xen pages
+ * (shared_info) in its physical address space.
  */
 #include <string.h>
 
+#include "balloon/balloon.h"
 #include "grant/gnttab.h"
 #include "hypercall/hypercall.h"
 #include "util/log.h"
@@ -71,9 +73,10 @@ static long domain_memory(struct hcall *hc, unsigned int op)
 		ret = xen__check_domid(hc->vm, domid);
 	if (ret)
 		return ret;
-	if (op != XENMEM_maximum_gpfn)
-		/* All of the guest's RAM is populated from the start. */
-		return (long)(m->ram_size >> GMEM_PAGE_SHIFT);
+	if (op == XENMEM_current_reservation)
+		return (long)balloon__current_pages(hc->vm);
+	if (op == XENMEM_maximum_reservation)
+		return (long)balloon__maximum_pages(hc->vm);
 	/* The highest frame anything is mapped at, the special pages too. */
 	nr = gmem__memory_map(m, range, MAX_MAP_ENTRIES);
 	return nr ? (long)((range[nr - 1].addr + range[nr - 1].size) >> GMEM_PAGE_SHIFT) - 1 : 0;
@@ -174,6 +177,10 @@ long hc__memory_op(struct hcall *hc)
 	uint64_t start_extent = cmd >> MEMOP_EXTENT_SHIFT;
 
 	switch (op) {
+	case XENMEM_increase_reservation:
+	case XENMEM_decrease_reservation:
+	case XENMEM_populate_physmap:
+		return balloon__memory_op(hc, op, start_extent);
 	case XENMEM_memory_map:
 		/* An architecture sub-op: Xen matches the whole word. */
 		if (start_extent)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "xen/xen_abi.h"
+#include <xen/io/blkif.h>
 #include <xen/hvm/hvm_vcpu.h>
 
 #define MEMBER_SIZE(s, m) sizeof(((struct s *)0)->m)
@@ -15,6 +16,7 @@
 #define STRUCTS(S)                 \
 	S(xen_add_to_physmap)      \
 	S(xen_memory_map)          \
+	S(xen_memory_reservation)  \
 	S(xen_hvm_param)           \
 	S(sched_shutdown)          \
 	S(sched_poll)              \
@@ -36,7 +38,12 @@
 	S(gnttab_set_version)      \
 	S(gnttab_get_version)      \
 	S(gnttab_get_status_frames) \
-	S(gnttab_copy)
+	S(gnttab_copy)             \
+	S(blkif_request)           \
+	S(blkif_request_segment)   \
+	S(blkif_request_discard)   \
+	S(blkif_request_indirect)  \
+	S(blkif_response)
 
 #define FIELDS(F)                                          \
 	F(vcpu_set_singleshot_timer, timeout_abs_ns, timeout_abs_ns) \
@@ -54,6 +61,11 @@
 	F(xen_add_to_physmap, gpfn, gpfn)                  \
 	F(xen_memory_map, nr_entries, nr_entries)          \
 	F(xen_memory_map, buffer, buffer)                  \
+	F(xen_memory_reservation, extent_start, extent_start) \
+	F(xen_memory_reservation, nr_extents, nr_extents) \
+	F(xen_memory_reservation, extent_order, extent_order) \
+	F(xen_memory_reservation, mem_flags, mem_flags)   \
+	F(xen_memory_reservation, domid, domid)           \
 	F(xen_hvm_param, domid, domid)                     \
 	F(xen_hvm_param, index, index)                     \
 	F(xen_hvm_param, value, value)                     \
@@ -105,7 +117,38 @@
 	F(gnttab_copy, dest_offset, dest.offset)                   \
 	F(gnttab_copy, len, len)                                   \
 	F(gnttab_copy, flags, flags)                               \
-	F(gnttab_copy, status, status)
+	F(gnttab_copy, status, status)                             \
+	F(blkif_request, operation, operation)                     \
+	F(blkif_request, nr_segments, nr_segments)                 \
+	F(blkif_request, handle, handle)                           \
+	F(blkif_request, id, id)                                   \
+	F(blkif_request, sector_number, sector_number)             \
+	F(blkif_request, seg, seg)                                 \
+	F(blkif_request_segment, gref, gref)                       \
+	F(blkif_request_segment, first_sect, first_sect)           \
+	F(blkif_request_segment, last_sect, last_sect)             \
+	F(blkif_request_discard, flag, flag)                       \
+	F(blkif_request_discard, id, id)                           \
+	F(blkif_request_discard, sector_number, sector_number)     \
+	F(blkif_request_discard, nr_sectors, nr_sectors)           \
+	F(blkif_request_indirect, indirect_op, indirect_op)        \
+	F(blkif_request_indirect, nr_segments, nr_segments)        \
+	F(blkif_request_indirect, id, id)                          \
+	F(blkif_request_indirect, sector_number, sector_number)    \
+	F(blkif_request_indirect, handle, handle)                  \
+	F(blkif_request_indirect, indirect_grefs, indirect_grefs)  \
+	F(blkif_response, id, id)                                  \
+	F(blkif_response, operation, operation)                    \
+	F(blkif_response, status, status)
+
+/* U(union): sizes of unions (a ring's entry). */
+#define UNIONS(U) \
+	U(blkif_sring_entry)
+
+/* T(type): sizes of scalar types whose width follows the guest's (the
+ * elements of an extent list). */
+#define TYPES(T) \
+	T(xen_pfn_t)
 
 #ifndef LAYOUT_PREFIX
 #error "compile with -DLAYOUT_PREFIX=\"XL64\" or \"XL32\""
@@ -117,6 +160,12 @@ int main(void)
 #define PRINT_SIZE(s) \
 	printf("#define %s_SIZE_%s %zu\n", LAYOUT_PREFIX, #s, sizeof(struct s));
 	STRUCTS(PRINT_SIZE)
+#define PRINT_UNION_SIZE(u) \
+	printf("#define %s_SIZE_%s %zu\n", LAYOUT_PREFIX, #u, sizeof(union u));
+	UNIONS(PRINT_UNION_SIZE)
+#define PRINT_TYPE_SIZE(t) \
+	printf("#define %s_SIZE_%s %zu\n", LAYOUT_PREFIX, #t, sizeof(t));
+	TYPES(PRINT_TYPE_SIZE)
 #define PRINT_FIELD(s, name, m)                                           \
 	printf("#define %s_OFF_%s__%s %zu\n", LAYOUT_PREFIX, #s, #name,   \
 	       offsetof(struct s, m));                                    \

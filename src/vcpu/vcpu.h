@@ -24,15 +24,13 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
-	bool thread_started;
+	/* Set once v->thread exists; read by whoever kicks v (any thread). */
+	atomic_bool thread_started;
 	struct xen_vcpu xen;
 	/* Has a register state to start from (Xen's is_initialised): the
 	 * boot vCPU from the PVH entry, the others from VCPUOP_initialise.
 	 * Under vm->xen.lock, as xen.up is. */
 	bool initialised;
-	/* A vector to inject like ExtINT (KVM_INTERRUPT) when the guest can
-	 * take it, or -1: Xen's domain-wide event callback. */
-	atomic_int extint_vector;
 };
 
 /* Creates vCPU id with the VM's CPUID; returns 0 or -errno. */
@@ -90,10 +88,6 @@ static inline void vcpu__regs_changed(struct vcpu *v)
 {
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 }
-
-/* Queues vector for injection through KVM_INTERRUPT on v's own thread,
- * as soon as v accepts interrupts, and kicks v.  Safe from any thread. */
-void vcpu__inject_extint(struct vcpu *v, uint8_t vector);
 
 /* True when the vCPU runs 64-bit code (long mode with a 64-bit CS). */
 bool vcpu__is_64bit(struct vcpu *v);

@@ -11,11 +11,14 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "balloon/balloon.h"
+#include "blk/blkback.h"
 #include "boot/pvh.h"
 #include "devices/debugcon.h"
 #include "events/evtchn.h"
 #include "events/timer.h"
 #include "grant/gnttab.h"
+#include "xenbus/xenbus.h"
 #include "xenstore/xenstored.h"
 #include "devices/ioapic.h"
 #include "devices/pvconsole.h"
@@ -23,6 +26,7 @@
 #include "hypercall/transport.h"
 #include "util/log.h"
 #include "vcpu/cpuid.h"
+#include "vcpu/pause.h"
 #include "vcpu/vcpu.h"
 #include "xen/control.h"
 #include "xen/domain.h"
@@ -214,6 +218,10 @@ int vm__create(struct vm *vm, const struct vm_config *cfg)
 	}
 	if (console__open(&vm->console, cfg->console))
 		return PVMM_EXIT_BAD_INPUT;
+	/* Disk images are checked before anything else is built. */
+	int status = blk__open(vm);
+	if (status)
+		return status;
 	vm->kvm_fd = open_kvm();
 	if (vm->kvm_fd < 0)
 		return PVMM_EXIT_ERROR;
@@ -235,13 +243,16 @@ int vm__create(struct vm *vm, const struct vm_config *cfg)
 		return PVMM_EXIT_ERROR;
 	}
 	vm->cpuid = cpuid__build(vm->kvm_fd, vm->xen.domid);
-	if (!vm->cpuid || setup_devices(vm) || create_vcpus(vm))
+	if (!vm->cpuid || pause__init(vm) || setup_devices(vm) || create_vcpus(vm))
 		return PVMM_EXIT_ERROR;
 	if (vtimer__init(vm)) {
 		pr_err("cannot create the vCPU timers: %s", strerror(errno));
 		return PVMM_EXIT_ERROR;
 	}
-	if (xenstored__start(vm, guest_name(cfg->kernel)) || pvconsole__init(vm))
+	if (xenstored__start(vm, guest_name(cfg->kernel)) || pvconsole__init(vm) ||
+	    balloon__init(vm, cfg->balloon_target))
+		return PVMM_EXIT_ERROR;
+	if (blk__start(vm))
 		return PVMM_EXIT_ERROR;
 	if (load_guest(vm))
 		return PVMM_EXIT_BAD_INPUT;
@@ -305,7 +316,9 @@ int vm__run(struct vm *vm)
 			close(sfd);
 		return PVMM_EXIT_ERROR;
 	}
-	for (int i = 0; i < vm->nr_vcpus; i++) {
+	/* Secondary vCPUs first: their threads park until VCPUOP_up, and
+	 * exist (so can be kicked) before the boot vCPU runs the guest. */
+	for (int i = vm->nr_vcpus - 1; i >= 0; i--) {
 		int ret = vcpu__start(vm->vcpu[i]);
 		if (ret) {
 			pr_err("cannot start vCPU %d: %s", i, strerror(-ret));
@@ -323,6 +336,10 @@ int vm__run(struct vm *vm)
 void vm__destroy(struct vm *vm)
 {
 	control__destroy(vm);
+	/* Backends stop serving before the store and channels they use go. */
+	xenbus__stop_all(vm);
+	balloon__destroy(vm);
+	blk__destroy(vm);
 	pvconsole__destroy(vm);
 	xenstored__stop(vm);
 	vtimer__destroy(vm);
@@ -335,6 +352,7 @@ void vm__destroy(struct vm *vm)
 		uart__destroy(vm);
 	if (vm->ioapic)
 		ioapic__destroy(vm);
+	pause__destroy(vm);
 	free(vm->cpuid);
 	gmem__free(&vm->mem);
 	loop__destroy(&vm->loop);

@@ -32,6 +32,16 @@ enum pvmm_exit {
 	PVMM_EXIT_STOPPED = 20,    /* stopped by the host: signal or Ctrl-A x */
 };
 
+#define PVMM_MAX_DISKS 16
+
+/* A --disk: an image the guest sees as a Xen virtual block device (src/blk). */
+struct vm_disk {
+	const char *path;
+	bool readonly;
+	bool direct;           /* O_DIRECT */
+	int64_t devid;         /* id=N; -1: xvda, xvdb... by position */
+};
+
 struct vm_config {
 	uint64_t mem_size;
 	int nr_cpus;
@@ -39,7 +49,11 @@ struct vm_config {
 	const char *cmdline;
 	const char *initrd;
 	const char *console;   /* "stdio", "file:PATH" or "none" */
+	struct vm_disk disk[PVMM_MAX_DISKS];
+	int nr_disks;
 	unsigned shutdown_timeout; /* seconds a guest gets to power off; 0: stop at once */
+	uint64_t balloon_target;   /* memory/target at boot, bytes; 0: all of mem_size */
+	const char *api_socket;    /* management API: "PATH" or "fd=N"; NULL: none */
 };
 
 struct vcpu;
@@ -50,6 +64,10 @@ struct evtchn_table;
 struct vtimers;
 struct xenstored;
 struct pvconsole;
+struct blkback;
+struct balloon;
+struct api;
+struct vm_pause;
 
 struct vm {
 	const struct vm_config *cfg;
@@ -68,6 +86,10 @@ struct vm {
 	struct vtimers *vtimers;    /* VIRQ_TIMER sources (src/events) */
 	struct xenstored *xenstored; /* the guest's xenstore (src/xenstore) */
 	struct pvconsole *pvconsole;
+	struct blkback *blk;        /* the disks (src/blk) */
+	struct balloon *balloon;    /* memory/target and the guest's reservation (src/balloon) */
+	struct api *api;            /* the management API server, or NULL (src/api) */
+	struct vm_pause *pause;     /* pausing the vCPUs for the API (src/vcpu/pause.c) */
 	struct xen_domain xen;
 	struct kvm_cpuid2 *cpuid;   /* what every vCPU is given */
 	uint32_t tsc_khz;

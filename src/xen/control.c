@@ -36,7 +36,9 @@ static int arm_timeout(struct vm *vm)
 	return 0;
 }
 
-void control__request_shutdown(struct vm *vm)
+/* Writes control/shutdown = action ("poweroff", "reboot"), as the toolstack;
+ * what says it for people. */
+static void request(struct vm *vm, const char *action, const char *what)
 {
 	if (vm->shutdown_requested || vm->cfg->shutdown_timeout == 0 ||
 	    !vm->xenstored || !vm->xenstored->guest_connected) {
@@ -44,13 +46,23 @@ void control__request_shutdown(struct vm *vm)
 		return;
 	}
 	vm->shutdown_requested = true;
-	if (xenstored__write_home(vm, "control/shutdown", "poweroff") || arm_timeout(vm)) {
-		pr_warn("cannot ask the guest to power off; stopping it");
+	if (xenstored__write_home(vm, "control/shutdown", action) || arm_timeout(vm)) {
+		pr_warn("cannot ask the guest to %s; stopping it", what);
 		vm__stop(vm, PVMM_EXIT_STOPPED);
 		return;
 	}
-	pr_info("asked the guest to power off (control/shutdown); waiting up to %u s, "
-		"signal again to stop it now", vm->cfg->shutdown_timeout);
+	pr_info("asked the guest to %s (control/shutdown); waiting up to %u s, "
+		"ask again to stop it now", what, vm->cfg->shutdown_timeout);
+}
+
+void control__request_shutdown(struct vm *vm)
+{
+	request(vm, "poweroff", "power off");
+}
+
+void control__request_reboot(struct vm *vm)
+{
+	request(vm, "reboot", "reboot");
 }
 
 void control__destroy(struct vm *vm)

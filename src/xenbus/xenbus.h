@@ -102,7 +102,7 @@ struct xenbus_device {
 	pthread_t thread;           /* steps the state machine */
 	bool thread_started;
 	bool watching;
-	bool stopped;               /* xenbus__stop_all() shut it down */
+	atomic_bool stopped;        /* xenbus__stop_all() shut it down */
 	pthread_mutex_t lock;       /* the fields below */
 	pthread_cond_t work;        /* the thread has something to do, or quit */
 	pthread_cond_t idle;        /* the thread finished a step */
@@ -128,7 +128,7 @@ struct xenbus_device {
  * ops->connect and ops->disconnect are required.  vm->xenstored must be
  * running.  Returns 0 with *out set, -EEXIST when the VM already has that
  * device, -EINVAL for a bad ops table, or another -errno (from probe, the
- * store or thread creation) with nothing left behind.
+ * store or thread creation) with nothing left behind.  Not from an op.
  */
 int xenbus__add_device(struct vm *vm, const struct xenbus_backend_ops *ops,
 		       unsigned int devid, void *priv, struct xenbus_device **out);

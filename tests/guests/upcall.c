@@ -8,7 +8,8 @@
  * (b) runs first and is then switched off (value 0): Xen has no way back
  * from a per-vCPU vector, which takes precedence once set.
  * 64-bit only: returning from an interrupt in 32-bit protected mode needs
- * IRET, which this machine's PVM cannot emulate at CPL0.
+ * IRET, which this machine's PVM cannot emulate at CPL0.  A LAPIC timer
+ * bounds each wait, so that a missing upcall fails instead of hanging.
  */
 #include "events.h"
 
@@ -17,19 +18,24 @@
 #define LAPIC_EOI         0x0b0
 #define LAPIC_SVR         0x0f0
 #define LAPIC_SVR_ENABLE  0x100
+#define LAPIC_LVT_TIMER   0x320
+#define LAPIC_TIMER_INIT  0x380
+#define LAPIC_TIMER_DIV   0x3e0
+#define LAPIC_DIV_128     0xa
+/* About 4 s at KVM's 1 GHz APIC bus: the wait for an upcall gives up. */
+#define WATCHDOG_COUNT    0x2000000u
 
+#define WATCHDOG_VECTOR   0xf0
 #define CALLBACK_VECTOR   0xf2
 #define UPCALL_VECTOR     0xf3
 #define SPURIOUS_VECTOR   0xff
 
-#define WATCHDOG_NS       5000000000ull
-
 enum { VIA_CALLBACK, VIA_VECTOR, NR_VIAS };
 
 static volatile struct vcpu_info *vi;
-static evtchn_port_t watched_port, watchdog_port;
+static evtchn_port_t watched_port;
 static volatile unsigned int upcalls[NR_VIAS];
-static volatile unsigned int watched_seen, watchdog_seen;
+static volatile unsigned int watched_seen, watchdog_fired;
 
 /* What Linux's upcall handler does: take the selector, then each pending,
  * unmasked port in the words it names. */
@@ -54,8 +60,6 @@ static void scan_events(void)
 			evtchn_clear_pending(port);
 			if (port == watched_port)
 				watched_seen++;
-			else if (port == watchdog_port)
-				watchdog_seen++;
 		}
 	}
 }
@@ -81,24 +85,33 @@ static void spurious_interrupt(struct trap_frame *frame)
 	(void)frame;
 }
 
+/* The LAPIC timer: a watchdog that owes nothing to event channels. */
+static void watchdog_interrupt(struct trap_frame *frame)
+{
+	(void)frame;
+	watchdog_fired = 1;
+	mmio_write32(LAPIC_BASE + LAPIC_EOI, 0);
+}
+
 /*
  * Sends on `from`, whose peer `to` we watch, and waits in `sti; hlt` until
- * an upcall handled `to` or the watchdog timer (itself an event) fired.
+ * an upcall handled `to` or the LAPIC timer gave up.
  */
 static bool send_and_wait(evtchn_port_t from, evtchn_port_t to)
 {
-	struct vcpu_set_singleshot_timer t = { .flags = 0 };
-
 	watched_port = to;
 	watched_seen = 0;
-	watchdog_seen = 0;
-	t.timeout_abs_ns = xen_now() + WATCHDOG_NS;
-	HYPERVISOR_vcpu_op(VCPUOP_set_singleshot_timer, 0, &t);
+	watchdog_fired = 0;
+	mmio_write32(LAPIC_BASE + LAPIC_TIMER_INIT, WATCHDOG_COUNT);
 	if (evtchn_send(from) != 0)
 		return false;
-	while (!watched_seen && !watchdog_seen)
+	while (!watched_seen && !watchdog_fired)
 		wait_for_interrupt();
-	HYPERVISOR_vcpu_op(VCPUOP_stop_singleshot_timer, 0, NULL);
+	mmio_write32(LAPIC_BASE + LAPIC_TIMER_INIT, 0);
+	if (!watched_seen)
+		printf("upcall: no upcall for port %u: upcall_pending %u, pending_sel %#lx, "
+		       "port pending %d\n", to, vi->evtchn_upcall_pending,
+		       (unsigned long)vi->evtchn_pending_sel, evtchn_is_pending(to));
 	return watched_seen != 0;
 }
 
@@ -179,8 +192,11 @@ void guest_main(const struct hvm_start_info *si)
 	trap_set_handler(CALLBACK_VECTOR, callback_interrupt);
 	trap_set_handler(UPCALL_VECTOR, upcall_interrupt);
 	trap_set_handler(SPURIOUS_VECTOR, spurious_interrupt);
+	trap_set_handler(WATCHDOG_VECTOR, watchdog_interrupt);
 	mmio_write32(LAPIC_BASE + LAPIC_SVR, LAPIC_SVR_ENABLE | SPURIOUS_VECTOR);
 	mmio_write32(LAPIC_BASE + LAPIC_TPR, 0);
+	mmio_write32(LAPIC_BASE + LAPIC_TIMER_DIV, LAPIC_DIV_128);
+	mmio_write32(LAPIC_BASE + LAPIC_LVT_TIMER, WATCHDOG_VECTOR);  /* one-shot */
 
 	if (!check_long("XENMEM_add_to_physmap(shared_info)", shared_info_map(), 0))
 		return;
@@ -190,8 +206,6 @@ void guest_main(const struct hvm_start_info *si)
 	rc = evtchn_bind_interdomain(DOMID_SELF, a, &b);
 	if (!check_long("EVTCHNOP_bind_interdomain (loopback)", rc, 0))
 		return;
-	rc = evtchn_bind_virq(VIRQ_TIMER, 0, &watchdog_port);
-	check_long("EVTCHNOP_bind_virq(VIRQ_TIMER) for a watchdog", rc, 0);
 
 	test_callback_vector(a, b);
 	test_upcall_vector(a, b);

@@ -1,0 +1,443 @@
+#include "api/vmconfig.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "balloon/balloon.h"
+
+static const char *const level_names[] = {
+	[LOG_ERROR] = "error", [LOG_WARN] = "warn", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+json_object *vmconfig__parse_json(const char *text, size_t len, char *err, size_t errlen)
+{
+	struct json_tokener *tok = json_tokener_new_ex(VMCONFIG_MAX_DEPTH);
+	json_object *doc;
+	enum json_tokener_error jerr;
+	size_t end;
+
+	if (!tok) {
+		fail(err, errlen, "out of memory");
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	doc = json_tokener_parse_ex(tok, text, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (jerr == json_tokener_continue || (!doc && jerr == json_tokener_success)) {
+		fail(err, errlen, "malformed JSON: the document ends early");
+		return NULL;
+	}
+	if (jerr != json_tokener_success) {
+		fail(err, errlen, "malformed JSON at byte %zu: %s", end, json_tokener_error_desc(jerr));
+		json_object_put(doc);
+		return NULL;
+	}
+	for (; end < len; end++) {
+		if (!isspace((unsigned char)text[end])) {
+			fail(err, errlen, "malformed JSON: unexpected data after the document at byte %zu", end);
+			json_object_put(doc);
+			return NULL;
+		}
+	}
+	return doc;
+}
+
+/* Fields of one object: each key must be one of names. */
+static int check_fields(json_object *obj, const char *where, const char *const *names,
+			char *err, size_t errlen)
+{
+	char known[128] = "";
+
+	if (!json_object_is_type(obj, json_type_object))
+		return fail(err, errlen, "%s: must be a JSON object", *where ? where : "the configuration");
+	json_object_object_foreach(obj, key, val) {
+		const char *const *n;
+
+		(void)val;
+		for (n = names; *n && strcmp(key, *n); n++)
+			;
+		if (*n)
+			continue;
+		for (n = names; *n; n++) {
+			strncat(known, *n, sizeof(known) - strlen(known) - 1);
+			if (n[1])
+				strncat(known, ", ", sizeof(known) - strlen(known) - 1);
+		}
+		return fail(err, errlen, "%s%s%s: unknown field (pvmm knows %s)", where,
+			    *where ? "." : "", key, known);
+	}
+	return 0;
+}
+
+static int get_string(json_object *obj, const char *key, const char *where, const char **out,
+		      char *err, size_t errlen)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(obj, key, &v))
+		return 1;
+	if (!json_object_is_type(v, json_type_string))
+		return fail(err, errlen, "%s.%s: must be a string", where, key);
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v))
+		return fail(err, errlen, "%s.%s: must not contain a NUL character", where, key);
+	*out = s;
+	return 0;
+}
+
+static int get_uint(json_object *obj, const char *key, const char *where, uint64_t *out,
+		    char *err, size_t errlen)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v))
+		return 1;
+	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+		return fail(err, errlen, "%s.%s: must be a non-negative integer", where, key);
+	*out = json_object_get_uint64(v);
+	return 0;
+}
+
+static int apply_payload(json_object *p, struct vm_config *cfg, char *err, size_t errlen)
+{
+	static const char *const names[] = { "kernel", "cmdline", "initramfs", NULL };
+	int r;
+
+	if (check_fields(p, "payload", names, err, errlen))
+		return -1;
+	r = get_string(p, "kernel", "payload", &cfg->kernel, err, errlen);
+	if (r < 0 || get_string(p, "cmdline", "payload", &cfg->cmdline, err, errlen) < 0 ||
+	    get_string(p, "initramfs", "payload", &cfg->initrd, err, errlen) < 0)
+		return -1;
+	if (cfg->kernel && !*cfg->kernel)
+		return fail(err, errlen, "payload.kernel: must not be empty");
+	return 0;
+}
+
+static int apply_memory(json_object *m, struct vm_config *cfg, char *err, size_t errlen)
+{
+	static const char *const names[] = { "size", NULL };
+	uint64_t size;
+	int r;
+
+	if (check_fields(m, "memory", names, err, errlen))
+		return -1;
+	r = get_uint(m, "size", "memory", &size, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		return fail(err, errlen, "memory.size: missing (bytes of guest RAM)");
+	if (size < VMCONFIG_MIN_MEMORY || size > VMCONFIG_MAX_MEMORY || size % 4096)
+		return fail(err, errlen, "memory.size: %llu is out of range (4 MiB to 1 TiB, a multiple of 4 KiB)",
+			    (unsigned long long)size);
+	cfg->mem_size = size;
+	return 0;
+}
+
+static int apply_cpus(json_object *c, struct vm_config *cfg, char *err, size_t errlen)
+{
+	static const char *const names[] = { "boot_vcpus", "max_vcpus", NULL };
+	uint64_t boot, max;
+	int r;
+
+	if (check_fields(c, "cpus", names, err, errlen))
+		return -1;
+	r = get_uint(c, "boot_vcpus", "cpus", &boot, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		return fail(err, errlen, "cpus.boot_vcpus: missing");
+	if (boot < 1 || boot > PVMM_MAX_VCPUS)
+		return fail(err, errlen, "cpus.boot_vcpus: %llu is not from 1 to %d",
+			    (unsigned long long)boot, PVMM_MAX_VCPUS);
+	r = get_uint(c, "max_vcpus", "cpus", &max, err, errlen);
+	if (r < 0)
+		return -1;
+	/* The guest brings vCPUs up and down itself; there is no hotplug. */
+	if (r == 0 && max != boot)
+		return fail(err, errlen, "cpus.max_vcpus: must equal boot_vcpus (pvmm has no vCPU hotplug)");
+	cfg->nr_cpus = (int)boot;
+	return 0;
+}
+
+/* console.mode and console.file become the --console spelling, kept in
+ * spec (which must outlive cfg). */
+static int apply_console(json_object *c, struct vm_config *cfg, char *spec, size_t spec_size,
+			 char *err, size_t errlen)
+{
+	static const char *const names[] = { "mode", "file", NULL };
+	const char *mode = NULL, *file = NULL;
+	int r;
+
+	if (check_fields(c, "console", names, err, errlen))
+		return -1;
+	r = get_string(c, "mode", "console", &mode, err, errlen);
+	if (r < 0 || get_string(c, "file", "console", &file, err, errlen) < 0)
+		return -1;
+	if (r > 0)
+		return fail(err, errlen, "console.mode: missing (Tty, File or Off)");
+	if (!strcmp(mode, "File")) {
+		if (!file || !*file)
+			return fail(err, errlen, "console.file: a path is needed with mode File");
+		if ((size_t)snprintf(spec, spec_size, "file:%s", file) >= spec_size)
+			return fail(err, errlen, "console.file: path too long");
+		cfg->console = spec;
+		return 0;
+	}
+	if (file)
+		return fail(err, errlen, "console.file: only with mode File");
+	if (!strcmp(mode, "Tty"))
+		cfg->console = "stdio";
+	else if (!strcmp(mode, "Off"))
+		cfg->console = "none";
+	else
+		return fail(err, errlen, "console.mode: '%s' is not Tty, File or Off", mode);
+	return 0;
+}
+
+static int get_bool(json_object *obj, const char *key, const char *where, bool *out,
+		    char *err, size_t errlen)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v))
+		return 1;
+	if (!json_object_is_type(v, json_type_boolean))
+		return fail(err, errlen, "%s.%s: must be true or false", where, key);
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+/* disks[i]: {path, readonly, direct, id}: --disk PATH[,readonly][,direct][,id=N];
+ * id, a string as in Cloud Hypervisor, holds the Xen device number. */
+static int apply_disk(json_object *d, int i, struct vm_disk *disk, char *err, size_t errlen)
+{
+	static const char *const names[] = { "path", "readonly", "direct", "id", NULL };
+	const char *id = NULL;
+	char where[32];
+	int r;
+
+	snprintf(where, sizeof(where), "disks[%d]", i);
+	*disk = (struct vm_disk){ .devid = -1 };
+	if (check_fields(d, where, names, err, errlen))
+		return -1;
+	r = get_string(d, "path", where, &disk->path, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r > 0 || !*disk->path)
+		return fail(err, errlen, "%s.path: missing (the disk image)", where);
+	if (get_bool(d, "readonly", where, &disk->readonly, err, errlen) < 0 ||
+	    get_bool(d, "direct", where, &disk->direct, err, errlen) < 0 ||
+	    (r = get_string(d, "id", where, &id, err, errlen)) < 0)
+		return -1;
+	if (r == 0) {
+		char *end;
+		long long n;
+
+		errno = 0;
+		n = strtoll(id, &end, 10);
+		if (!isdigit((unsigned char)*id) || *end || errno || n > INT32_MAX)
+			return fail(err, errlen, "%s.id: '%s' is not a device number from 0 to %d",
+				    where, id, INT32_MAX);
+		disk->devid = n;
+	}
+	return 0;
+}
+
+static int apply_disks(json_object *list, struct vm_config *cfg, char *err, size_t errlen)
+{
+	size_t n;
+
+	if (!json_object_is_type(list, json_type_array))
+		return fail(err, errlen, "disks: must be an array");
+	n = json_object_array_length(list);
+	if (n > PVMM_MAX_DISKS)
+		return fail(err, errlen, "disks: at most %d disks", PVMM_MAX_DISKS);
+	for (size_t i = 0; i < n; i++)
+		if (apply_disk(json_object_array_get_idx(list, i), (int)i, &cfg->disk[i], err, errlen))
+			return -1;
+	cfg->nr_disks = (int)n;
+	return 0;
+}
+
+static int apply_pvmm(json_object *p, struct vm_config *cfg, enum log_level *level,
+		      char *err, size_t errlen)
+{
+	static const char *const names[] = { "api_socket", "shutdown_timeout", "log_level", NULL };
+	const char *name = NULL;
+	uint64_t timeout;
+	int r;
+
+	if (check_fields(p, "pvmm", names, err, errlen) ||
+	    get_string(p, "api_socket", "pvmm", &cfg->api_socket, err, errlen) < 0)
+		return -1;
+	r = get_uint(p, "shutdown_timeout", "pvmm", &timeout, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r == 0 && timeout > VMCONFIG_MAX_SHUTDOWN_TIMEOUT)
+		return fail(err, errlen, "pvmm.shutdown_timeout: %llu is not from 0 to %d seconds",
+			    (unsigned long long)timeout, VMCONFIG_MAX_SHUTDOWN_TIMEOUT);
+	if (r == 0)
+		cfg->shutdown_timeout = (unsigned)timeout;
+	r = get_string(p, "log_level", "pvmm", &name, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r == 0 && log__parse_level(name, level))
+		return fail(err, errlen, "pvmm.log_level: '%s' is not error, warn, info or debug", name);
+	return 0;
+}
+
+static void free_userdata(json_object *obj, void *data)
+{
+	(void)obj;
+	free(data);
+}
+
+int vmconfig__apply(json_object *doc, struct vm_config *cfg, enum log_level *level,
+		    char *err, size_t errlen)
+{
+	static const char *const names[] = { "payload", "memory", "cpus", "console", "disks",
+					      "balloon", "pvmm", NULL };
+	static const char *const balloon_names[] = { "size", NULL };
+	json_object *v, *balloon = NULL;
+	char spec[4096 + 8];
+
+	if (check_fields(doc, "", names, err, errlen))
+		return -1;
+	if (json_object_object_get_ex(doc, "payload", &v) && apply_payload(v, cfg, err, errlen))
+		return -1;
+	if (json_object_object_get_ex(doc, "memory", &v) && apply_memory(v, cfg, err, errlen))
+		return -1;
+	if (json_object_object_get_ex(doc, "cpus", &v) && apply_cpus(v, cfg, err, errlen))
+		return -1;
+	if (json_object_object_get_ex(doc, "console", &v)) {
+		if (apply_console(v, cfg, spec, sizeof(spec), err, errlen))
+			return -1;
+		/* "file:PATH" is built here: the document keeps it. */
+		if (cfg->console == spec) {
+			char *kept = strdup(spec);
+
+			if (!kept)
+				return fail(err, errlen, "out of memory");
+			json_object_set_userdata(doc, kept, free_userdata);
+			cfg->console = kept;
+		}
+	}
+	if (json_object_object_get_ex(doc, "disks", &v) && apply_disks(v, cfg, err, errlen))
+		return -1;
+	if (json_object_object_get_ex(doc, "pvmm", &v) && apply_pvmm(v, cfg, level, err, errlen))
+		return -1;
+	/* Last: the balloon is counted from memory.size. */
+	if (json_object_object_get_ex(doc, "balloon", &balloon)) {
+		uint64_t size;
+		int r;
+
+		if (check_fields(balloon, "balloon", balloon_names, err, errlen))
+			return -1;
+		r = get_uint(balloon, "size", "balloon", &size, err, errlen);
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			return fail(err, errlen, "balloon.size: missing (bytes the guest gives back)");
+		if (size > cfg->mem_size || cfg->mem_size - size < BALLOON_MIN_TARGET || size % 4096)
+			return fail(err, errlen,
+				    "balloon.size: %llu leaves the guest less than 4 MiB of its %llu, or is not a multiple of 4 KiB",
+				    (unsigned long long)size, (unsigned long long)cfg->mem_size);
+		cfg->balloon_target = size ? cfg->mem_size - size : 0;
+	}
+	if (!cfg->kernel)
+		return fail(err, errlen, "payload.kernel: missing (the PVH image to boot)");
+	return 0;
+}
+
+int vmconfig__check_console(const char *spec)
+{
+	if (!strcmp(spec, "stdio") || !strcmp(spec, "none"))
+		return 0;
+	return strncmp(spec, "file:", 5) || spec[5] == '\0' ? -1 : 0;
+}
+
+static json_object *console_json(const char *spec)
+{
+	json_object *c = json_object_new_object();
+
+	if (!strncmp(spec, "file:", 5)) {
+		json_object_object_add(c, "mode", json_object_new_string("File"));
+		json_object_object_add(c, "file", json_object_new_string(spec + 5));
+	} else {
+		json_object_object_add(c, "mode", json_object_new_string(strcmp(spec, "none") ? "Tty" : "Off"));
+	}
+	return c;
+}
+
+json_object *vmconfig__to_json(const struct vm_config *cfg, uint64_t balloon_target,
+			       enum log_level level)
+{
+	json_object *doc = json_object_new_object();
+	json_object *payload = json_object_new_object();
+	json_object *memory = json_object_new_object();
+	json_object *cpus = json_object_new_object();
+	json_object *balloon = json_object_new_object();
+	json_object *pvmm = json_object_new_object();
+	uint64_t target = balloon_target ? balloon_target : cfg->mem_size;
+
+	json_object_object_add(payload, "kernel", json_object_new_string(cfg->kernel));
+	if (cfg->cmdline && *cfg->cmdline)
+		json_object_object_add(payload, "cmdline", json_object_new_string(cfg->cmdline));
+	if (cfg->initrd)
+		json_object_object_add(payload, "initramfs", json_object_new_string(cfg->initrd));
+	json_object_object_add(doc, "payload", payload);
+	json_object_object_add(memory, "size", json_object_new_uint64(cfg->mem_size));
+	json_object_object_add(doc, "memory", memory);
+	json_object_object_add(cpus, "boot_vcpus", json_object_new_int(cfg->nr_cpus));
+	json_object_object_add(cpus, "max_vcpus", json_object_new_int(cfg->nr_cpus));
+	json_object_object_add(doc, "cpus", cpus);
+	json_object_object_add(doc, "console", console_json(cfg->console));
+	if (cfg->nr_disks) {
+		json_object *disks = json_object_new_array();
+
+		for (int i = 0; i < cfg->nr_disks; i++) {
+			const struct vm_disk *d = &cfg->disk[i];
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "path", json_object_new_string(d->path));
+			json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
+			json_object_object_add(o, "direct", json_object_new_boolean(d->direct));
+			if (d->devid >= 0) {
+				char id[24];
+
+				snprintf(id, sizeof(id), "%lld", (long long)d->devid);
+				json_object_object_add(o, "id", json_object_new_string(id));
+			}
+			json_object_array_add(disks, o);
+		}
+		json_object_object_add(doc, "disks", disks);
+	}
+	json_object_object_add(balloon, "size", json_object_new_uint64(cfg->mem_size - target));
+	json_object_object_add(doc, "balloon", balloon);
+	if (cfg->api_socket)
+		json_object_object_add(pvmm, "api_socket", json_object_new_string(cfg->api_socket));
+	json_object_object_add(pvmm, "shutdown_timeout", json_object_new_int((int)cfg->shutdown_timeout));
+	json_object_object_add(pvmm, "log_level", json_object_new_string(level_names[level]));
+	json_object_object_add(doc, "pvmm", pvmm);
+	return doc;
+}
