@@ -298,6 +298,7 @@ static int parse_run(int argc, char **argv, struct cli_options *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL;
+	uint64_t balloon;
 	int opt;
 
 	/* The file first, so that the command line overrides it. */
@@ -308,6 +309,10 @@ static int parse_run(int argc, char **argv, struct cli_options *o)
 			config = optarg;
 	if (config && load_config(config, o))
 		return -1;
+	/* The file's balloon is what the guest gives back (balloon.size): it
+	 * stays that when --memory changes. */
+	balloon = o->vm.balloon_target ? o->vm.mem_size - o->vm.balloon_target : 0;
+	o->vm.balloon_target = 0;
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, ":m:h", longopts, NULL)) != -1) {
 		if (opt == 'h') {
@@ -335,6 +340,14 @@ static int parse_run(int argc, char **argv, struct cli_options *o)
 	}
 	if (optind < argc)
 		o->vm.kernel = argv[optind];
+	if (!o->vm.balloon_target && balloon) {
+		if (balloon > o->vm.mem_size - BALLOON_MIN_TARGET) {
+			fprintf(stderr, "pvmm: --config %s: balloon.size %llu leaves less than 4M of --memory\n",
+				config, (unsigned long long)balloon);
+			return -1;
+		}
+		o->vm.balloon_target = o->vm.mem_size - balloon;
+	}
 	if (o->vm.balloon_target > o->vm.mem_size) {
 		fprintf(stderr, "pvmm: --balloon-target: %llu bytes is more than the guest's memory (%llu)\n",
 			(unsigned long long)o->vm.balloon_target, (unsigned long long)o->vm.mem_size);

@@ -19,6 +19,9 @@ struct vtimer {
 	int fd;
 };
 
+_Static_assert(LOOP_MAX_FDS >= 2 * PVMM_MAX_VCPUS + 16,
+	       "the main loop holds two timers per vCPU and the backends' descriptors");
+
 struct vtimers {
 	int nr;
 	struct vtimer singleshot[PVMM_MAX_VCPUS];
@@ -119,7 +122,8 @@ void vtimer__set_periodic(struct vm *vm, uint32_t vcpu, uint64_t period_ns)
 	if (vcpu >= (uint32_t)vm->nr_vcpus)
 		return;
 	if (period_ns) {
-		uint64_t first = vm->xen.boot_mono_ns + xen__system_time(vm) + period_ns;
+		/* As Xen, the first event is due at once. */
+		uint64_t first = vm->xen.boot_mono_ns + xen__system_time(vm);
 		its.it_value = ns_to_timespec(first);
 		its.it_interval = (struct timespec){ .tv_sec = (time_t)(period_ns / NSEC_PER_SEC),
 						     .tv_nsec = (long)(period_ns % NSEC_PER_SEC) };

@@ -170,29 +170,6 @@ static long sched_poll(struct hcall *hc)
 	return 0;
 }
 
-static const char *const shutdown_reason_name[] = {
-	[SHUTDOWN_poweroff] = "poweroff",
-	[SHUTDOWN_reboot] = "reboot",
-	[SHUTDOWN_suspend] = "suspend",
-	[SHUTDOWN_crash] = "crash",
-	[SHUTDOWN_watchdog] = "watchdog",
-	[SHUTDOWN_soft_reset] = "soft reset",
-};
-
-static const enum pvmm_exit shutdown_exit_status[] = {
-	[SHUTDOWN_poweroff] = PVMM_EXIT_POWEROFF,
-	[SHUTDOWN_reboot] = PVMM_EXIT_REBOOT,
-	[SHUTDOWN_suspend] = PVMM_EXIT_SUSPEND,
-	[SHUTDOWN_crash] = PVMM_EXIT_CRASH,
-	[SHUTDOWN_watchdog] = PVMM_EXIT_WATCHDOG,
-	/* pvmm cannot rebuild the domain in place: the host restarts it. */
-	[SHUTDOWN_soft_reset] = PVMM_EXIT_REBOOT,
-};
-
-_Static_assert(sizeof(shutdown_reason_name) / sizeof(shutdown_reason_name[0]) == SHUTDOWN_MAX + 1 &&
-	       sizeof(shutdown_exit_status) / sizeof(shutdown_exit_status[0]) == SHUTDOWN_MAX + 1,
-	       "every SHUTDOWN_* reason has a name and an exit status");
-
 /* Reads struct sched_shutdown's reason into *reason; 0 or -XEN_E*. */
 static long read_reason(struct hcall *hc, unsigned int *reason)
 {
@@ -207,21 +184,12 @@ static long read_reason(struct hcall *hc, unsigned int *reason)
 
 static long sched_shutdown(struct hcall *hc)
 {
-	struct xen_domain *d = &hc->vm->xen;
 	unsigned int reason;
 	long ret = read_reason(hc, &reason);
 
 	if (ret)
 		return ret;
-	/* As Xen: a code latched by SCHEDOP_shutdown_code wins. */
-	pthread_mutex_lock(&d->lock);
-	if (d->shutdown_code < 0)
-		d->shutdown_code = (int)reason;
-	reason = (unsigned int)d->shutdown_code;
-	pthread_mutex_unlock(&d->lock);
-
-	pr_info("guest shut down: %s", shutdown_reason_name[reason]);
-	vm__stop(hc->vm, shutdown_exit_status[reason]);
+	xen__domain_shutdown(hc->vm, reason);
 	return 0;
 }
 

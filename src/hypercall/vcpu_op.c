@@ -176,25 +176,6 @@ static long up(struct hcall *hc, struct vcpu *v)
 	return ret;
 }
 
-/* The PVMM_EXIT_* status for a SHUTDOWN_* reason, as SCHEDOP_shutdown
- * maps it. */
-static enum pvmm_exit shutdown_status(int reason)
-{
-	switch (reason) {
-	case SHUTDOWN_reboot:
-	case SHUTDOWN_soft_reset:
-		return PVMM_EXIT_REBOOT;
-	case SHUTDOWN_suspend:
-		return PVMM_EXIT_SUSPEND;
-	case SHUTDOWN_crash:
-		return PVMM_EXIT_CRASH;
-	case SHUTDOWN_watchdog:
-		return PVMM_EXIT_WATCHDOG;
-	default:
-		return PVMM_EXIT_POWEROFF;
-	}
-}
-
 /*
  * VCPUOP_down, on the caller itself or on another vCPU.  As Xen, taking
  * the last running vCPU down powers the domain off (a code latched by
@@ -206,23 +187,18 @@ static long down(struct hcall *hc, struct vcpu *v)
 {
 	struct vm *vm = hc->vm;
 	bool others_up = false;
-	int reason;
 
 	pthread_mutex_lock(&vm->xen.lock);
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpu[i] != v && vcpu_is_up(vm->vcpu[i]))
 			others_up = true;
-	if (others_up) {
+	if (others_up)
 		v->xen.up = false;
-	} else if (vm->xen.shutdown_code < 0) {
-		vm->xen.shutdown_code = SHUTDOWN_poweroff;
-	}
-	reason = vm->xen.shutdown_code;
 	pthread_mutex_unlock(&vm->xen.lock);
 
 	if (!others_up) {
 		pr_info("the last running vCPU went down: the guest shuts down");
-		vm__stop(vm, shutdown_status(reason));
+		xen__domain_shutdown(vm, SHUTDOWN_poweroff);
 	} else if (v != hc->vcpu) {
 		vcpu__kick(v);
 	}

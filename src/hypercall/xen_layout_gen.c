@@ -8,7 +8,6 @@
 
 #include "xen/xen_abi.h"
 #include <xen/io/blkif.h>
-#include <xen/hvm/hvm_vcpu.h>
 
 #define MEMBER_SIZE(s, m) sizeof(((struct s *)0)->m)
 

@@ -11,7 +11,8 @@
 
 typedef void (*loop_fn)(int fd, void *opaque);
 
-#define LOOP_MAX_FDS 64
+/* Two timers per vCPU (32 at most), the backends' channels, signals. */
+#define LOOP_MAX_FDS 128
 
 struct loop_entry {
 	int fd;

@@ -14,7 +14,6 @@
 
 #include "util/log.h"
 #include "xen/domain.h"
-#include <xen/hvm/hvm_vcpu.h>
 
 struct vm;
 

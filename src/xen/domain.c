@@ -91,3 +91,40 @@ struct vcpu *xen__vcpu(struct vm *vm, uint64_t id)
 {
 	return id < (uint64_t)vm->nr_vcpus ? vm->vcpu[id] : NULL;
 }
+
+static const char *const shutdown_reason_name[] = {
+	[SHUTDOWN_poweroff] = "poweroff",
+	[SHUTDOWN_reboot] = "reboot",
+	[SHUTDOWN_suspend] = "suspend",
+	[SHUTDOWN_crash] = "crash",
+	[SHUTDOWN_watchdog] = "watchdog",
+	[SHUTDOWN_soft_reset] = "soft reset",
+};
+
+static const enum pvmm_exit shutdown_exit_status[] = {
+	[SHUTDOWN_poweroff] = PVMM_EXIT_POWEROFF,
+	[SHUTDOWN_reboot] = PVMM_EXIT_REBOOT,
+	[SHUTDOWN_suspend] = PVMM_EXIT_SUSPEND,
+	[SHUTDOWN_crash] = PVMM_EXIT_CRASH,
+	[SHUTDOWN_watchdog] = PVMM_EXIT_WATCHDOG,
+	/* pvmm cannot rebuild the domain in place: the host restarts it. */
+	[SHUTDOWN_soft_reset] = PVMM_EXIT_REBOOT,
+};
+
+_Static_assert(sizeof(shutdown_reason_name) / sizeof(shutdown_reason_name[0]) == SHUTDOWN_MAX + 1 &&
+	       sizeof(shutdown_exit_status) / sizeof(shutdown_exit_status[0]) == SHUTDOWN_MAX + 1,
+	       "every SHUTDOWN_* reason has a name and an exit status");
+
+void xen__domain_shutdown(struct vm *vm, unsigned int reason)
+{
+	struct xen_domain *d = &vm->xen;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->shutdown_code < 0)
+		d->shutdown_code = (int)reason;
+	reason = (unsigned int)d->shutdown_code;
+	pthread_mutex_unlock(&d->lock);
+
+	pr_info("guest shut down: %s", shutdown_reason_name[reason]);
+	vm__stop(vm, shutdown_exit_status[reason]);
+}

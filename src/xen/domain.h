@@ -44,8 +44,8 @@ struct xen_domain {
 };
 
 struct xen_vcpu {
-	/* A secondary vCPU that was brought up (Xen: not VPF_down); the boot
-	 * vCPU runs from the start. */
+	/* Running, not down (Xen: not VPF_down): the boot vCPU from the
+	 * start, others after VCPUOP_up; VCPUOP_down clears it for any. */
 	bool up;
 	bool has_vcpu_info;         /* registered by VCPUOP_register_vcpu_info */
 	uint64_t vcpu_info_gpa;
@@ -85,6 +85,13 @@ void xen__latch_shared_info_layout(struct vm *vm, bool compat);
  * (DOMID_SELF or its own id), -XEN_EPERM for domain 0 (it exists, but an
  * unprivileged guest may not act on it), -XEN_ESRCH for any other. */
 long xen__check_domid(const struct vm *vm, uint16_t domid);
+
+/*
+ * The domain shuts down for reason (SHUTDOWN_*, at most SHUTDOWN_MAX): as
+ * Xen, a code latched earlier by SCHEDOP_shutdown_code wins; the VM stops
+ * with the matching PVMM_EXIT_* status.  Takes the domain lock.
+ */
+void xen__domain_shutdown(struct vm *vm, unsigned int reason);
 
 /* The vCPU with this id, or NULL. */
 struct vcpu *xen__vcpu(struct vm *vm, uint64_t id);
