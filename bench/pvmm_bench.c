@@ -11,6 +11,9 @@
  *                        [--runs R]
  *   pvmm_bench memory    --pvmm P --bare B --guest bench-memory-64
  *                        [--memory-mib M] [--runs R]
+ *   pvmm_bench control   --pvmm P --bare B --guest bench-control-64
+ *                        --hypercall-guest bench-hypercall-64
+ *                        [--iterations N] [--rounds R]
  *
  * B is bench/bare_pio_exit, L bench/libioctl_timing.so.
  */
@@ -38,7 +41,7 @@ extern char **environ;
 #define MAX_OUTPUT (1 << 20)
 
 struct options {
-	const char *pvmm, *bare, *guest, *preload;
+	const char *pvmm, *bare, *guest, *preload, *hypercall_guest;
 	unsigned long iterations, rounds, runs, memory_mib;
 };
 
@@ -889,6 +892,102 @@ static int bench_memory(const struct options *o)
 	return 0;
 }
 
+/* ---- control: event-channel and xenstore round trips ----------------- */
+
+/* The null hypercall and the bare exit run this many times more
+ * iterations than the control guest's round trips: they are that much
+ * shorter. */
+#define CTL_BASELINE_FACTOR 10
+
+/* The programs each round runs, and what they measure. */
+enum ctl_run { CTL_RUN_BARE, CTL_RUN_HYPERCALL, CTL_RUN_GUEST, CTL_RUN_NR };
+enum ctl_metric { CTL_BARE_OUT, CTL_HYPERCALL, CTL_EVTCHN, CTL_XENSTORE, CTL_NR };
+
+static const char *const ctl_what[CTL_NR] = {
+	[CTL_BARE_OUT] = "bare KVM: out; dec; jnz (the bare exit)",
+	[CTL_HYPERCALL] = "pvmm: null hypercall (bench-hypercall)",
+	[CTL_EVTCHN] = "pvmm: event channel, console backend and back",
+	[CTL_XENSTORE] = "pvmm: xenstore XS_READ \"domid\"",
+};
+
+/* One boot of bench-control: ns per event-channel round trip and per
+ * XS_READ. */
+static void ctl_guest_run(const struct options *o, double *evtchn, double *xenstore)
+{
+	char cmdline[64];
+	char *argv[] = { (char *)o->pvmm, "run", (char *)o->guest, "--cmdline", cmdline, NULL };
+	uint64_t start = now_ns();
+	double e, x;
+	char *out;
+
+	snprintf(cmdline, sizeof(cmdline), "iterations=%lu", o->iterations);
+	out = run_checked(argv, 0);
+	if (find_number(out, "bench-control: iterations") != (double)o->iterations)
+		fail("the guest ran another iteration count than asked", NULL);
+	e = find_number(out, "bench-control: evtchn_total_ns");
+	x = find_number(out, "bench-control: xenstore_total_ns");
+	/* The guest's pvclock must not claim more time than passed. */
+	if (e + x > (double)(now_ns() - start))
+		fail("the guest's pvclock measured more time than the host saw", NULL);
+	free(out);
+	*evtchn = e / (double)o->iterations;
+	*xenstore = x / (double)o->iterations;
+}
+
+/* Runs one program of round r, filling its metrics. */
+static void ctl_run(const struct options *o, enum ctl_run run, double ns[CTL_NR][MAX_ROUNDS],
+		    unsigned r)
+{
+	struct options base = *o;
+
+	base.iterations = o->iterations * CTL_BASELINE_FACTOR;
+	base.guest = o->hypercall_guest;
+	if (run == CTL_RUN_BARE)
+		ns[CTL_BARE_OUT][r] = hc_run(&base, HC_BARE_OUT);
+	else if (run == CTL_RUN_HYPERCALL)
+		ns[CTL_HYPERCALL][r] = hc_run(&base, HC_PVMM);
+	else
+		ctl_guest_run(o, &ns[CTL_EVTCHN][r], &ns[CTL_XENSTORE][r]);
+}
+
+/* A ratio's per-round median and the ratio of the minima. */
+static void ctl_ratio(const char *what, const double *num, const double *den, unsigned n)
+{
+	double ratio[MAX_ROUNDS];
+
+	for (unsigned r = 0; r < n; r++)
+		ratio[r] = num[r] / den[r];
+	printf("  %-44s %7.2fx %8.2fx\n", what, median(ratio, n),
+	       minimum(num, n) / minimum(den, n));
+}
+
+static int bench_control(const struct options *o)
+{
+	static double ns[CTL_NR][MAX_ROUNDS];
+	unsigned n = (unsigned)o->rounds;
+	unsigned long base = o->iterations * CTL_BASELINE_FACTOR;
+
+	printf("== control plane: round trips against the null hypercall, %u rounds, interleaved ==\n"
+	       "   each round: one boot of bench-control (%lu event-channel round trips and\n"
+	       "   %lu XS_READs), %lu null hypercalls, %lu bare exits\n",
+	       n, o->iterations, o->iterations, base, base);
+	for (unsigned r = 0; r < n; r++)
+		for (unsigned k = 0; k < CTL_RUN_NR; k++)
+			ctl_run(o, (enum ctl_run)((k + r) % CTL_RUN_NR), ns, r);
+
+	printf("%-48s %10s %10s   (ns each)\n", "", "median", "min");
+	for (unsigned m = 0; m < CTL_NR; m++)
+		printf("%-48s %10.0f %10.0f\n", ctl_what[m], median(ns[m], n), minimum(ns[m], n));
+	printf("\nratios:                                      per-round   of the\n");
+	printf("                                                 median    minima\n");
+	ctl_ratio("event-channel round trip / null hypercall", ns[CTL_EVTCHN], ns[CTL_HYPERCALL], n);
+	ctl_ratio("xenstore XS_READ / null hypercall", ns[CTL_XENSTORE], ns[CTL_HYPERCALL], n);
+	ctl_ratio("xenstore XS_READ / event-channel round trip", ns[CTL_XENSTORE], ns[CTL_EVTCHN], n);
+	ctl_ratio("null hypercall / bare exit", ns[CTL_HYPERCALL], ns[CTL_BARE_OUT], n);
+	print_noise("the bare out loop", ns[CTL_BARE_OUT], n);
+	return 0;
+}
+
 /* ---- command line ----------------------------------------------------- */
 
 static unsigned long parse_count(const char *opt, const char *s, unsigned long max)
@@ -908,13 +1007,15 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: pvmm_bench hypercall --pvmm P --bare B --guest G [--iterations N] [--rounds R]\n"
 		"       pvmm_bench startup --pvmm P --bare B --guest G --preload L [--runs R]\n"
-		"       pvmm_bench memory --pvmm P --bare B --guest G [--memory-mib M] [--runs R]\n");
+		"       pvmm_bench memory --pvmm P --bare B --guest G [--memory-mib M] [--runs R]\n"
+		"       pvmm_bench control --pvmm P --bare B --guest G --hypercall-guest H\n"
+		"                          [--iterations N] [--rounds R]\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	struct options o = { .iterations = 10000, .rounds = 9, .memory_mib = 256 };
+	struct options o = { .rounds = 9, .memory_mib = 256 };
 
 	if (argc < 2)
 		return usage();
@@ -931,6 +1032,8 @@ int main(int argc, char **argv)
 			o.guest = val;
 		else if (strcmp(opt, "--preload") == 0)
 			o.preload = val;
+		else if (strcmp(opt, "--hypercall-guest") == 0)
+			o.hypercall_guest = val;
 		else if (strcmp(opt, "--iterations") == 0)
 			o.iterations = parse_count(opt, val, 100000000);
 		else if (strcmp(opt, "--rounds") == 0)
@@ -945,8 +1048,10 @@ int main(int argc, char **argv)
 	if (!o.pvmm || !o.bare || !o.guest)
 		return usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (strcmp(argv[1], "hypercall") == 0)
+	if (strcmp(argv[1], "hypercall") == 0) {
+		o.iterations = o.iterations ? o.iterations : 10000;
 		return bench_hypercall(&o);
+	}
 	if (strcmp(argv[1], "startup") == 0) {
 		if (!o.preload)
 			return usage();
@@ -956,6 +1061,16 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "memory") == 0) {
 		o.runs = o.runs ? o.runs : 5;
 		return bench_memory(&o);
+	}
+	if (strcmp(argv[1], "control") == 0) {
+		if (!o.hypercall_guest)
+			return usage();
+		o.iterations = o.iterations ? o.iterations : 1000;
+		if (o.iterations > 10000000) {
+			fprintf(stderr, "pvmm_bench: --iterations: at most 10000000 for control\n");
+			return 2;
+		}
+		return bench_control(&o);
 	}
 	return usage();
 }

@@ -360,7 +360,8 @@ static void send_all(int fd, const char *data, size_t len)
 
 static void send_reply(int fd, struct reply *r)
 {
-	const char *body = r->body ? json_object_to_json_string_ext(r->body, JSON_C_TO_STRING_PLAIN) : NULL;
+	const char *body = r->body ? json_object_to_json_string_ext(r->body, JSON_C_TO_STRING_PLAIN |
+								       JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
 	size_t size = (body ? strlen(body) : 0) + 512;
 	char *out = malloc(size);
 	size_t len;

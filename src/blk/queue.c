@@ -21,6 +21,8 @@
 #define BACKEND_DOMID 0
 #define NO_SLOT UINT32_MAX
 
+_Static_assert(BLK_MAX_RING_PAGES <= XRING_MAX_PAGES, "the generic ring holds our largest");
+
 /* A grant kept mapped between requests (feature-persistent). */
 struct pgrant {
 	struct gnttab_mapping map;      /* writable */
@@ -385,7 +387,8 @@ static int take_all(struct blk_queue *q)
 			break;
 		if (r < 0) {
 			q->broken = true;
-			pr_warn("%s: the frontend's ring indices are corrupt; disconnecting", q->cfg.name);
+			/* on_broken reports it, as the device's error. */
+			pr_debug("%s: the frontend's ring indices are corrupt", q->cfg.name);
 			if (q->cfg.on_broken)
 				q->cfg.on_broken(q->cfg.opaque);
 			break;

@@ -50,6 +50,9 @@ static enum blk_verdict decode_indirect(const uint8_t *e, bool compat, const str
 	struct xfield grefs = XFIELD(compat, blkif_request_indirect, indirect_grefs);
 
 	req->indirect = true;
+	/* Answered as the operation it carries, as Linux's blkback does:
+	 * blkfront expects READ or WRITE back. */
+	req->operation = op;
 	if (op == BLKIF_OP_READ)
 		req->kind = BLK_KIND_READ;
 	else if (op == BLKIF_OP_WRITE)

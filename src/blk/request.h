@@ -77,7 +77,8 @@ enum blk_verdict {
 
 struct blk_request {
 	uint64_t id;                /* the frontend's, echoed in the response */
-	uint8_t operation;          /* the ring's, echoed in the response */
+	uint8_t operation;          /* echoed in the response: the ring's, or an
+				       indirect request's indirect_op */
 	enum blk_kind kind;
 	bool indirect;
 	uint64_t sector;            /* first sector (reads, writes, discards) */

@@ -199,7 +199,8 @@ static int report(const struct command *c, int status, const char *body, size_t 
 		fprintf(stderr, "pvmm ctl: %s: the answer is not JSON: %s\n", c->endpoint, err);
 		ret = CTL_EXIT_FAILED;
 	} else if (json) {
-		printf("%s\n", doc ? json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY) : "{}");
+		printf("%s\n", doc ? json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+									     JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
 	} else if (!strcmp(c->name, "info")) {
 		print_info(doc);
 	} else if (!strcmp(c->name, "ping")) {

@@ -4,9 +4,10 @@
  *
  * Input: one byte of settings (guest ABI, persistent grants, read-only
  * disk, ring pages), then the bytes of the shared ring (header included,
- * so the indices may lie), then grant-table entries 8..63, then the pages
- * those grants may name (data and indirect pages).  The ring's own grants
- * (refs 0..7) are always valid, so every input reaches the requests.
+ * so the indices may lie), then bytes XORed into grant-table entries 8..63,
+ * then the pages those grants name (data and indirect pages).  The ring's
+ * own grants (refs 0..7) are always valid, and entries 8..63 start as valid
+ * grants of the data pages, so short inputs reach the I/O as well.
  *
  * Each input builds a queue on real guest memory and grant tables, serves
  * the ring synchronously (blk_queue__run_once), and checks what must hold
@@ -44,6 +45,7 @@ static struct vm vm;
 static struct blk_image img;
 static grant_entry_v1_t *table;
 
+static void die(const char *what) __attribute__((noreturn));
 static void die(const char *what)
 {
 	fprintf(stderr, "fuzz_blkif: %s\n", what);
@@ -52,7 +54,7 @@ static void die(const char *what)
 
 static void init(void)
 {
-	uint64_t gfn;
+	uint64_t gfn[GNTTAB_MAX_FRAMES];
 	char path[64], err[256];
 	int fd;
 
@@ -61,9 +63,9 @@ static void init(void)
 		die("gmem__init");
 	xen__domain_init(&vm);
 	if (evtchn__init(&vm) || gnttab__init(&vm) ||
-	    gnttab__setup_table(&vm, DOMID_SELF, 1, &gfn) != GNTST_okay)
+	    gnttab__setup_table(&vm, DOMID_SELF, 1, gfn) != GNTST_okay)
 		die("grant tables");
-	table = gmem__frame(&vm.mem, gfn);
+	table = gmem__frame(&vm.mem, gfn[0]);
 	fd = memfd_create("fuzz-disk", MFD_CLOEXEC);
 	if (fd < 0 || ftruncate(fd, IMAGE_SIZE))
 		die("memfd");
@@ -91,6 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct blk_queue *q;
 	grant_ref_t refs[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
 	uint8_t settings = 0, *ring, *pages;
+	uint8_t perturb[(NR_REFS - FIRST_FUZZED_REF) * sizeof(grant_entry_v1_t)];
 	unsigned nr_ring;
 	struct stat st;
 
@@ -106,12 +109,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned r = 0; r < nr_ring; r++)
 		table[r] = (grant_entry_v1_t){ .flags = GTF_permit_access, .domid = 0,
 					       .frame = RING_GFN + r };
-	take((uint8_t *)&table[FIRST_FUZZED_REF], (NR_REFS - FIRST_FUZZED_REF) * sizeof(*table),
-	     &data, &size);
-	/* The in-use marks are the backend's to set: start without them, so
-	 * that any left at the end are the backend's leak. */
-	for (unsigned r = FIRST_FUZZED_REF; r < NR_REFS; r++)
+	take(perturb, sizeof(perturb), &data, &size);
+	for (unsigned r = FIRST_FUZZED_REF; r < NR_REFS; r++) {
+		uint8_t *e = (uint8_t *)&table[r];
+
+		table[r] = (grant_entry_v1_t){ .flags = GTF_permit_access, .domid = 0,
+					       .frame = DATA_GFN + r % NR_DATA };
+		for (unsigned b = 0; b < sizeof(table[r]); b++)
+			e[b] ^= perturb[(r - FIRST_FUZZED_REF) * sizeof(table[r]) + b];
+		/* The in-use marks are the backend's to set: start without
+		 * them, so that any left at the end are the backend's leak. */
 		table[r].flags &= (uint16_t)~(GTF_reading | GTF_writing);
+	}
 	take(pages, NR_DATA * PG, &data, &size);
 
 	struct blk_queue_config cfg = {

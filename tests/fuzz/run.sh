@@ -25,5 +25,5 @@ corpus=$dir/fuzz-corpus/blkif
 mkdir -p "$corpus"
 cd "$dir"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	./tests/fuzz/fuzz_blkif -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+	./tests/fuzz/fuzz_blkif -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=12288 \
 	-print_final_stats=1 "fuzz-corpus/blkif"

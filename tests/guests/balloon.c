@@ -11,13 +11,14 @@
  *
  * Console lines the test waits for:
  *   balloon: ready, ...                     the region is resident
- *   balloon: target T KiB: released N pages, reservation R pages
- *   balloon: target T KiB: repopulated N pages, reservation R pages
+ *   balloon: target K KiB: released N pages, reservation R pages (T ns)
+ *   balloon: target K KiB: repopulated N pages, reservation R pages (T ns)
+ * where T is the time the hypercalls took, as the guest saw it.
  */
 #include "xenstore.h"
 
 #define REGION_BASE     (16u << 20)
-#define REGION_MAX      (128u << 20)
+#define REGION_MAX      (256u << 20)      /* halved until it is RAM */
 #define BATCH           512
 #define WAIT_NS         600000000000ull     /* the test's whole run, at most */
 #define PATTERN         0x5a5aa5a5c3c33c3cull
@@ -164,7 +165,7 @@ static bool check_repopulated(uint64_t from, uint64_t to)
 static void follow_target(void)
 {
 	char buf[32];
-	uint64_t target_kib = 0, want;
+	uint64_t target_kib = 0, want, start;
 	long rc = xs_read(0, "memory/target", buf, sizeof(buf));
 
 	if (rc <= 0) {
@@ -179,24 +180,27 @@ static void follow_target(void)
 	       (uint64_t)initial_reservation - target_kib / 4 : 0;
 	if (want > region_pages)
 		want = region_pages;
+	start = xen_now();
 	if (want > ballooned) {
 		bool ok = batch_op(XENMEM_decrease_reservation, ballooned, want);
+		uint64_t ns = xen_now() - start;
 
 		check(ok, "decrease_reservation toward memory/target");
-		printf("balloon: target %llu KiB: released %llu pages, reservation %ld pages\n",
+		printf("balloon: target %llu KiB: released %llu pages, reservation %ld pages (%llu ns)\n",
 		       (unsigned long long)target_kib, (unsigned long long)(want - ballooned),
-		       reservation(XENMEM_current_reservation));
+		       reservation(XENMEM_current_reservation), (unsigned long long)ns);
 		if (ok)
 			ballooned = want;
 	} else if (want < ballooned) {
 		bool ok = batch_op(XENMEM_populate_physmap, want, ballooned);
+		uint64_t ns = xen_now() - start;
 
 		check(ok, "populate_physmap toward memory/target");
 		check(ok && check_repopulated(want, ballooned),
 		      "repopulated frames read as zero and keep what is written");
-		printf("balloon: target %llu KiB: repopulated %llu pages, reservation %ld pages\n",
+		printf("balloon: target %llu KiB: repopulated %llu pages, reservation %ld pages (%llu ns)\n",
 		       (unsigned long long)target_kib, (unsigned long long)(ballooned - want),
-		       reservation(XENMEM_current_reservation));
+		       reservation(XENMEM_current_reservation), (unsigned long long)ns);
 		if (ok)
 			ballooned = want;
 	}

@@ -92,12 +92,13 @@ static int16_t indirect_rw(struct blkfront *bf, uint8_t op, uint64_t sector,
 }
 
 /* Reads or writes whole pages at sector: indirect requests when the
- * backend takes them, else 11 segments at a time.  True if all succeeded. */
+ * backend takes them and use_indirect, else 11 segments at a time.  True if
+ * all succeeded. */
 static bool rw_pages(struct blkfront *bf, uint8_t op, uint64_t sector,
-		     const grant_ref_t *refs, unsigned int nr)
+		     const grant_ref_t *refs, unsigned int nr, bool use_indirect)
 {
 	unsigned int per = BLKIF_MAX_SEGMENTS_PER_REQUEST;
-	bool indirect = bf->max_indirect > 0;
+	bool indirect = use_indirect && bf->max_indirect > 0;
 
 	if (indirect) {
 		per = bf->max_indirect;
@@ -192,12 +193,11 @@ static void check_features(void)
 static void test_initial_read(void)
 {
 	union ring_req r;
+	bool ok = true;
 
 	words_fill(rbuf[0], POISON, PAGE_SIZE);
 	one_seg(&disk, &r, BLKIF_OP_READ, 8, rref[0], 0, SECTORS_PER_PAGE - 1);
 	status_is("READ of a page the host wrote", submit(&disk, &r), BLKIF_RSP_OKAY);
-	bool ok = true;
-
 	for (unsigned int i = 0; i < SECTORS_PER_PAGE; i++)
 		ok &= init_sector_ok(rbuf[0] + i * SECTOR_SIZE, 8 + i);
 	check(ok, "the page holds what the host wrote into the image");
@@ -248,6 +248,7 @@ static bool ring_batch(uint8_t op, unsigned int *max_in_flight)
 	while (done < BATCH && ok) {
 		blkif_request_t *req;
 		struct blkif_response rsp;
+		uint64_t idx;
 
 		while (submitted < BATCH && (req = blkfront_next_request(&disk)) != NULL) {
 			uint8_t s = (uint8_t)(submitted % SECTORS_PER_PAGE);
@@ -269,7 +270,7 @@ static bool ring_batch(uint8_t op, unsigned int *max_in_flight)
 			printf("blkfront: no response after %u of %u\n", done, BATCH);
 			return false;
 		}
-		uint64_t idx = rsp.id - first_id;
+		idx = rsp.id - first_id;
 
 		if (idx >= BATCH || (seen >> idx & 1) || rsp.status != BLKIF_RSP_OKAY ||
 		    rsp.operation != op) {
@@ -294,8 +295,9 @@ static void test_r2_ring(void)
 	check(ring_batch(BLKIF_OP_WRITE, &in_flight),
 	      "64 single-sector WRITEs in the ring together all succeeded");
 	if (disk.ring_order >= 1) {
-		snprintf(name, sizeof(name), "%u requests were in flight at once (ring of %u pages)",
-			 in_flight, 1u << disk.ring_order);
+		snprintf(name, sizeof(name),
+			 "%u requests were in flight at once (ring of %u pages)", in_flight,
+			 1u << disk.ring_order);
 		check(in_flight == BATCH, name);
 	}
 	check(ring_batch(BLKIF_OP_READ, &in_flight),
@@ -309,10 +311,10 @@ static void test_r3_indirect(void)
 	printf("blkfront: %s\n", disk.max_indirect ? "indirect requests" :
 	       "no indirect requests offered: 11 segments at a time");
 	pattern_fill(wbuf[0], R3_SECTOR * SECTOR_SIZE, R3_PAGES * PAGE_SIZE);
-	check(rw_pages(&disk, BLKIF_OP_WRITE, R3_SECTOR, wref, R3_PAGES),
+	check(rw_pages(&disk, BLKIF_OP_WRITE, R3_SECTOR, wref, R3_PAGES, true),
 	      "WRITE of 64 pages with BLKIF_OP_INDIRECT");
 	words_fill(rbuf[0], POISON, R3_PAGES * PAGE_SIZE);
-	check(rw_pages(&disk, BLKIF_OP_READ, R3_SECTOR, rref, R3_PAGES),
+	check(rw_pages(&disk, BLKIF_OP_READ, R3_SECTOR, rref, R3_PAGES, true),
 	      "READ of 64 pages with BLKIF_OP_INDIRECT");
 	pattern_ok("the 64 pages read back as written", rbuf[0], R3_SECTOR,
 		   R3_PAGES * PAGE_SIZE);
@@ -337,7 +339,7 @@ static void test_discard(void)
 	r.discard.nr_sectors = DISCARD_SECTORS;
 	status_is("DISCARD of 128 sectors", submit(&disk, &r), BLKIF_RSP_OKAY);
 	words_fill(rbuf[0], POISON, R3_PAGES * PAGE_SIZE);
-	check(rw_pages(&disk, BLKIF_OP_READ, R3_SECTOR, rref, R3_PAGES),
+	check(rw_pages(&disk, BLKIF_OP_READ, R3_SECTOR, rref, R3_PAGES, true),
 	      "READ of the 64 pages around the discarded range");
 	check(words_check(rbuf[0] + before, 0, len) == len, "the discarded sectors read as zeros");
 	pattern_ok("the data before the discarded range is intact", rbuf[0], R3_SECTOR, before);
@@ -483,6 +485,8 @@ static void test_readonly_disk(unsigned int vdev, uint64_t ro_sectors)
 {
 	union ring_req r;
 	grant_ref_t rd, wr;
+	bool ok = true;
+	int16_t st;
 
 	if (!connect_disk(&rodisk, 1, vdev))
 		return;
@@ -495,8 +499,6 @@ static void test_readonly_disk(unsigned int vdev, uint64_t ro_sectors)
 	words_fill(rbuf[0], POISON, PAGE_SIZE);
 	one_seg(&rodisk, &r, BLKIF_OP_READ, ro_sectors - 8, rd, 0, 7);
 	status_is("READ from the read-only disk", submit(&rodisk, &r), BLKIF_RSP_OKAY);
-	bool ok = true;
-
 	for (unsigned int i = 0; i < SECTORS_PER_PAGE; i++)
 		ok &= init_sector_ok(rbuf[0] + i * SECTOR_SIZE, ro_sectors - 8 + i);
 	check(ok, "the read-only disk holds what the host wrote");
@@ -510,13 +512,13 @@ static void test_readonly_disk(unsigned int vdev, uint64_t ro_sectors)
 	r.discard.handle = (blkif_vdev_t)rodisk.vdev;
 	r.discard.sector_number = 0;
 	r.discard.nr_sectors = 8;
-	int16_t st = submit(&rodisk, &r);
-
+	st = submit(&rodisk, &r);
 	check(st == BLKIF_RSP_ERROR || st == BLKIF_RSP_EOPNOTSUPP,
 	      "DISCARD on the read-only disk gets an error");
 }
 
-/* mode=safety: never returns. */
+/* mode=safety: never returns.  Requests of 11 segments, so that what is
+ * tested is only that acknowledged and flushed writes are on the disk. */
 __attribute__((noreturn)) static void safety(void)
 {
 	union ring_req r;
@@ -526,7 +528,7 @@ __attribute__((noreturn)) static void safety(void)
 		uint64_t sector = SAFE_A_SECTOR + page * SECTORS_PER_PAGE;
 
 		pattern_fill(wbuf[0], sector * SECTOR_SIZE, NBUF * PAGE_SIZE);
-		if (!rw_pages(&disk, BLKIF_OP_WRITE, sector, wref, NBUF)) {
+		if (!rw_pages(&disk, BLKIF_OP_WRITE, sector, wref, NBUF, false)) {
 			check(false, "wrote region A");
 			guest_finish();
 		}
@@ -539,7 +541,7 @@ __attribute__((noreturn)) static void safety(void)
 	pattern_fill(wbuf[0], SAFE_B_SECTOR * SECTOR_SIZE, NBUF * PAGE_SIZE);
 	printf("blkfront: flushed\n");
 	for (;;) {
-		if (!rw_pages(&disk, BLKIF_OP_WRITE, SAFE_B_SECTOR, wref, NBUF)) {
+		if (!rw_pages(&disk, BLKIF_OP_WRITE, SAFE_B_SECTOR, wref, NBUF, false)) {
 			check(false, "rewrote region B");
 			guest_finish();
 		}

@@ -15,7 +15,9 @@ import time
 
 
 def run(cmd, a):
-    """Runs cmd; returns (exit status or None on time-out, output)."""
+    """Runs cmd; returns (exit status or None on time-out, output, seconds
+    from the last signal sent to the exit or None, regexes that never
+    matched so no signal was sent for them)."""
     if a.stdin_file is not None:
         # A file, not a pipe: pvmm cannot poll it and must still read it all.
         with open(a.stdin_file, "rb") as f:
@@ -31,7 +33,11 @@ def run(cmd, a):
     # to stop, but a test that signals wants a live VM.
     out = b""
     deadline = time.monotonic() + a.timeout
-    signalled = False
+    # One signal per --signal-after, in order, each once its regex matches
+    # the output that follows the previous one's match.
+    pending = list(a.signal_after)
+    searched_from = 0
+    signalled_at = None
     os.set_blocking(p.stdout.fileno(), False)
     while True:
         ready, _, _ = select.select([p.stdout], [], [], 0.2)
@@ -39,20 +45,27 @@ def run(cmd, a):
             chunk = p.stdout.read()
             if chunk:
                 out += chunk
-        if (a.signal_after and not signalled and
-                re.search(a.signal_after, out.decode(errors="replace"), re.MULTILINE)):
+        while pending and p.poll() is None:
+            m = re.compile(pending[0], re.MULTILINE).search(
+                out.decode(errors="replace"), searched_from)
+            if not m:
+                break
             p.send_signal(getattr(signal, "SIG" + a.signal))
-            signalled = True
+            signalled_at = time.monotonic()
+            searched_from = m.end()
+            pending.pop(0)
         if p.poll() is not None:
+            exited = time.monotonic()
             rest = p.stdout.read()
             out += rest or b""
             if p.stdin:
                 p.stdin.close()
-            return p.returncode, out.decode(errors="replace")
+            took = exited - signalled_at if signalled_at is not None else None
+            return p.returncode, out.decode(errors="replace"), took, pending
         if time.monotonic() > deadline:
             p.kill()
             p.wait()
-            return None, out.decode(errors="replace")
+            return None, out.decode(errors="replace"), None, pending
 
 
 def main():
@@ -73,9 +86,13 @@ def main():
     p.add_argument("--file", help="a file pvmm writes (e.g. --console file:)")
     p.add_argument("--file-expect", action="append", default=[],
                    help="a regular expression --file must match afterwards")
-    p.add_argument("--signal-after", metavar="REGEX",
-                   help="send --signal once the output matches REGEX")
+    p.add_argument("--signal-after", metavar="REGEX", action="append", default=[],
+                   help="send --signal once the output matches REGEX; given again, "
+                        "send another once the output after that match matches "
+                        "the next REGEX (each must match, in order)")
     p.add_argument("--signal", default="TERM")
+    p.add_argument("--exit-within", metavar="SECONDS", type=float,
+                   help="pvmm must exit within SECONDS of the last signal")
     p.add_argument("args", nargs=argparse.REMAINDER,
                    help="pvmm's arguments, after --")
     a = p.parse_args()
@@ -89,13 +106,23 @@ def main():
     print("$ " + " ".join(cmd))
     if a.file and os.path.exists(a.file):
         os.unlink(a.file)
-    status, out = run(cmd, a)
+    status, out, took, unmatched = run(cmd, a)
     if status is None:
         sys.stdout.write(out)
         print(f"FAIL: pvmm did not finish within {a.timeout} s")
         return 1
     sys.stdout.write(out)
     ok = True
+    for pattern in unmatched:
+        print(f"FAIL: pvmm exited before its output matched /{pattern}/: "
+              f"SIG{a.signal} not sent")
+        ok = False
+    if a.exit_within is not None and took is not None:
+        print(f"pvmm exited {took:.2f} s after the last signal")
+        if took > a.exit_within:
+            print(f"FAIL: pvmm exited {took:.2f} s after the last signal, "
+                  f"expected within {a.exit_within:g} s")
+            ok = False
     if status != a.status:
         print(f"FAIL: exit status {status}, expected {a.status}")
         ok = False

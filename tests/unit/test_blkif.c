@@ -25,6 +25,7 @@
 #include "blk/queue.h"
 #include "blk/request.h"
 #include "check_main.h"
+#include "cli/options.h"
 #include "events/evtchn.h"
 #include "grant/gnttab.h"
 #include "hypercall/hypercall.h"
@@ -181,7 +182,7 @@ START_TEST(requests_decode_in_both_abis)
 		ck_assert_int_eq(blk__parse(e, abi, &rw_limits, &r), BLK_OK);
 		ck_assert(r.indirect);
 		ck_assert_uint_eq(r.kind, BLK_KIND_WRITE);
-		ck_assert_uint_eq(r.operation, BLKIF_OP_INDIRECT);
+		ck_assert_uint_eq(r.operation, BLKIF_OP_WRITE);    /* answered as a write */
 		ck_assert_uint_eq(r.nr_segments, 200);
 		ck_assert_uint_eq(r.nr_indirect_pages, 1);
 		ck_assert_uint_eq(r.indirect_gref[0], 77);
@@ -742,6 +743,19 @@ static bool take_pending(uint32_t port)
 	       (1u << (port % 8));
 }
 
+static double now(void);
+
+/* Waits up to 5 s for port to turn pending, clearing it. */
+static bool wait_pending(uint32_t port)
+{
+	double end = now() + 5;
+
+	while (!take_pending(port))
+		if (now() > end)
+			return false;
+	return true;
+}
+
 static void xs_put(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void xs_put(const char *path, const char *fmt, ...)
 {
@@ -1105,7 +1119,8 @@ static void roundtrip(enum blk_abi abi, bool persistent)
 	ck_assert_uint_eq(r.id, 0x1000);
 	ck_assert_uint_eq(r.op, BLKIF_OP_WRITE);
 	ck_assert_int_eq(r.status, BLKIF_RSP_OKAY);
-	ck_assert(take_pending(f.port));        /* the frontend asked to be told */
+	/* The frontend asked to be told; the event follows the response. */
+	ck_assert(wait_pending(f.port));
 	file_read(80 * 512, buf, sizeof(buf));
 	for (unsigned i = 0; i < 11; i++)
 		ck_assert_mem_eq(buf + i * PG, gpage(DATA_GFN + i), PG);
@@ -1184,6 +1199,35 @@ START_TEST(grants_are_released_after_each_request)
 }
 END_TEST
 
+/* rsp_event: the frontend is told only when it asked to be. */
+START_TEST(notifies_only_when_asked)
+{
+	struct front f;
+	struct blkif_request_segment s = seg(DATA_REF, 0, 7);
+	uint8_t e[112];
+
+	front_init(&f, BLK_ABI_X86_64, 0, 0);
+	front_connect(&f, 1, false);
+	take_pending(f.port);
+	/* Wake me at the third response. */
+	*idx(&f, RSP_EVENT) = 3;
+	entry_rw(e, BLK_ABI_X86_64, BLKIF_OP_READ, 1, 0, 1, &s);
+	front_put(&f, e);
+	front_push(&f);
+	while (__atomic_load_n(idx(&f, RSP_PROD), __ATOMIC_ACQUIRE) != 1)
+		usleep(100);
+	usleep(50000);
+	ck_assert(!take_pending(f.port));
+	entry_rw(e, BLK_ABI_X86_64, BLKIF_OP_READ, 2, 8, 1, &s);
+	front_put(&f, e);
+	entry_rw(e, BLK_ABI_X86_64, BLKIF_OP_READ, 3, 16, 1, &s);
+	front_put(&f, e);
+	front_push(&f);
+	ck_assert(wait_pending(f.port));
+	ck_assert_uint_eq(__atomic_load_n(idx(&f, RSP_PROD), __ATOMIC_ACQUIRE), 3);
+}
+END_TEST
+
 /* 1 MiB in one indirect request of 256 pages, written then read back. */
 static void indirect(enum blk_abi abi, bool persistent)
 {
@@ -1204,7 +1248,7 @@ static void indirect(enum blk_abi abi, bool persistent)
 	entry_indirect(e, abi, BLKIF_OP_WRITE, 77, 2048, 256, &ipage, 1);
 	r = front_do(&f, e);
 	ck_assert_int_eq(r.status, BLKIF_RSP_OKAY);
-	ck_assert_uint_eq(r.op, BLKIF_OP_INDIRECT);
+	ck_assert_uint_eq(r.op, BLKIF_OP_WRITE);       /* as Linux's blkback answers */
 	ck_assert_uint_eq(r.id, 77);
 	file_read(2048 * 512, buf, sizeof(buf));
 	for (unsigned i = 0; i < 256; i++)
@@ -1508,6 +1552,50 @@ START_TEST(disk_options_are_checked)
 }
 END_TEST
 
+/* ---- the command line ---- */
+
+static int parse(struct cli_options *o, int argc, const char **argv)
+{
+	return cli__parse(argc, (char **)argv, o);
+}
+
+START_TEST(cli_disk_options)
+{
+	struct cli_options o;
+	const char *ok[] = { "pvmm", "run", "k", "--disk", "a.img", "--disk",
+			     "/dev/b,readonly,id=51728", "--disk", "c,direct,readonly", NULL };
+	const char *bad[][4] = {
+		{ "pvmm", "run", "k", "--disk=a,rw" },
+		{ "pvmm", "run", "k", "--disk=a,id=" },
+		{ "pvmm", "run", "k", "--disk=a,id=-1" },
+		{ "pvmm", "run", "k", "--disk=a,id=2147483648" },
+		{ "pvmm", "run", "k", "--disk=,readonly" },
+		{ "pvmm", "run", "k", "--disk=a,readonlyx" },
+		{ "pvmm", "run", "k", "--disk" },
+	};
+	const char *many[2 + 2 * 17 + 1] = { "pvmm", "run" };
+
+	ck_assert_int_eq(parse(&o, 9, ok), 0);
+	ck_assert_int_eq(o.vm.nr_disks, 3);
+	ck_assert_str_eq(o.vm.disk[0].path, "a.img");
+	ck_assert(!o.vm.disk[0].readonly && !o.vm.disk[0].direct);
+	ck_assert_int_eq(o.vm.disk[0].devid, -1);
+	ck_assert_str_eq(o.vm.disk[1].path, "/dev/b");
+	ck_assert(o.vm.disk[1].readonly);
+	ck_assert_int_eq(o.vm.disk[1].devid, 51728);
+	ck_assert_str_eq(o.vm.disk[2].path, "c");
+	ck_assert(o.vm.disk[2].readonly && o.vm.disk[2].direct);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(parse(&o, 4, bad[i]) == -1, "%s accepted", bad[i][3]);
+	for (int i = 0; i < 17; i++) {
+		many[2 + 2 * i] = "--disk";
+		many[3 + 2 * i] = "d.img";
+	}
+	many[36] = "k";
+	ck_assert_int_eq(parse(&o, 37, many), -1);      /* 17 disks */
+}
+END_TEST
+
 static Suite *blkif_suite(void)
 {
 	Suite *s = suite_create("blkif");
@@ -1524,6 +1612,7 @@ static Suite *blkif_suite(void)
 	tcase_add_test(pure, every_verdict_is_in_the_table);
 	tcase_add_test(pure, discard_punches_whole_granules_only);
 	tcase_add_test(pure, xvd_numbers_and_names);
+	tcase_add_test(pure, cli_disk_options);
 	suite_add_tcase(s, pure);
 
 	tcase_add_test(img, image_open_errors_name_the_file);
@@ -1541,6 +1630,7 @@ static Suite *blkif_suite(void)
 	tcase_add_test(be, roundtrip_x86_32);
 	tcase_add_test(be, roundtrip_persistent);
 	tcase_add_test(be, grants_are_released_after_each_request);
+	tcase_add_test(be, notifies_only_when_asked);
 	tcase_add_test(be, indirect_1mib_x86_64);
 	tcase_add_test(be, indirect_1mib_x86_32_persistent);
 	tcase_add_test(be, multi_page_rings_and_queues);

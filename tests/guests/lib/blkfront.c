@@ -381,6 +381,16 @@ void blkfront_push(struct blkfront *bf)
 		evtchn_send(bf->port);
 }
 
+bool blkfront_take_response(struct blkfront *bf, struct blkif_response *rsp)
+{
+	if (!RING_HAS_UNCONSUMED_RESPONSES(&bf->ring))
+		return false;
+	xen_rmb();      /* the index before the response it covers */
+	*rsp = *RING_GET_RESPONSE(&bf->ring, bf->ring.rsp_cons);
+	bf->ring.rsp_cons++;
+	return true;
+}
+
 bool blkfront_get_response(struct blkfront *bf, struct blkif_response *rsp,
 			   uint64_t deadline)
 {
@@ -390,18 +400,16 @@ bool blkfront_get_response(struct blkfront *bf, struct blkif_response *rsp,
 		/* Also sets rsp_event, so that the backend notifies us. */
 		RING_FINAL_CHECK_FOR_RESPONSES(&bf->ring, more);
 		if (more)
-			break;
-		if (xen_now() >= deadline)
-			return false;
+			return blkfront_take_response(bf, rsp);
 		sched_poll(bf->port, deadline);
 		/* Cleared before the ring is looked at again: an event for a
-		 * response we have not seen is never lost. */
-		evtchn_clear_pending(bf->port);
+		 * response we have not seen is never lost.  The clock (dozens
+		 * of emulated instructions) only when no event came. */
+		if (evtchn_is_pending(bf->port))
+			evtchn_clear_pending(bf->port);
+		else if (xen_now() >= deadline)
+			return false;
 	}
-	xen_rmb();      /* the index before the response it covers */
-	*rsp = *RING_GET_RESPONSE(&bf->ring, bf->ring.rsp_cons);
-	bf->ring.rsp_cons++;
-	return true;
 }
 
 int16_t blkfront_submit(struct blkfront *bf, const blkif_request_t *req)

@@ -101,9 +101,12 @@ blkif_request_t *blkfront_next_request(struct blkfront *bf);
 /* Publishes the requests taken and notifies the backend if it asked. */
 void blkfront_push(struct blkfront *bf);
 /* Waits (SCHEDOP_poll on the device's port) until a response is there or
- * Xen system time passes deadline; takes it into *rsp.  True if it got one. */
+ * Xen system time passes deadline (not 0); takes it into *rsp.  True if it
+ * got one. */
 bool blkfront_get_response(struct blkfront *bf, struct blkif_response *rsp,
 			   uint64_t deadline);
+/* Takes a response that is already there, without waiting: false if none. */
+bool blkfront_take_response(struct blkfront *bf, struct blkif_response *rsp);
 /* Queues a copy of req (an indirect or discard one too: the whole ring
  * entry), waits for its response and returns the status, or INT16_MIN
  * when none came in time or its id or operation did not match. */
