@@ -4,7 +4,7 @@ backend against plain pread/pwrite on the same file from the host
 (blk_host), in the same run, on a fresh image file.
 
     blk_bench.py --pvmm P --guest bench-blk-64 --host-tool blk_host --dir DIR
-                 [--size-mib 256] [--seq-mib 1024] [--rand-ops 20000]
+                 [--size-mib 256] [--seq-mib 4096] [--rand-ops 50000]
                  [--direct] [--no-persistent]
 
 Phases: sequential 1 MiB writes and reads at queue depth 1 and 32, and
@@ -114,9 +114,9 @@ def main():
     ap.add_argument("--host-tool", required=True)
     ap.add_argument("--dir", required=True, help="where the image file goes")
     ap.add_argument("--size-mib", type=int, default=256)
-    ap.add_argument("--seq-mib", type=int, default=1024,
+    ap.add_argument("--seq-mib", type=int, default=4096,
                     help="MiB moved by each sequential phase")
-    ap.add_argument("--rand-ops", type=int, default=20000)
+    ap.add_argument("--rand-ops", type=int, default=50000)
     ap.add_argument("--direct", action="store_true",
                     help="O_DIRECT on both sides (--disk ...,direct)")
     ap.add_argument("--no-persistent", action="store_true",

@@ -166,6 +166,8 @@ static int boot_disk_image(struct vm_config *cfg)
 	memmove(&cfg->disk[1], &cfg->disk[0], (size_t)cfg->nr_disks * sizeof(cfg->disk[0]));
 	cfg->disk[0] = (struct vm_disk){ .path = cfg->kernel, .devid = -1 };
 	cfg->nr_disks++;
+	if (!cfg->name)
+		cfg->name = cfg->kernel;    /* the guest is the disk, not GRUB */
 	cfg->kernel = GRUB_PVH_IMAGE;
 	pr_info("'%s' is a disk image: booting it with %s", cfg->disk[0].path, GRUB_PVH_IMAGE);
 	return 0;

@@ -249,7 +249,7 @@ int vm__create(struct vm *vm, const struct vm_config *cfg)
 		pr_err("cannot create the vCPU timers: %s", strerror(errno));
 		return PVMM_EXIT_ERROR;
 	}
-	if (xenstored__start(vm, guest_name(cfg->kernel)) || pvconsole__init(vm) ||
+	if (xenstored__start(vm, guest_name(cfg->name ? cfg->name : cfg->kernel)) || pvconsole__init(vm) ||
 	    balloon__init(vm, cfg->balloon_target))
 		return PVMM_EXIT_ERROR;
 	if (blk__start(vm))

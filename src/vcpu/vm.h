@@ -46,6 +46,7 @@ struct vm_config {
 	uint64_t mem_size;
 	int nr_cpus;
 	const char *kernel;    /* PVH ELF image */
+	const char *name;      /* the domain's name in xenstore; NULL: the image's file name */
 	const char *cmdline;
 	const char *initrd;
 	const char *console;   /* "stdio", "file:PATH" or "none" */
