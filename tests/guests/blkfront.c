@@ -10,10 +10,9 @@
  * ro-sectors=M (a second, read-only disk, optional) and mode=test (the
  * default) or mode=safety (write and flush region A, print "flushed", then
  * write region B, print "rewriting", and write it again until killed);
- * persistent=1 to offer persistent grants
- * (feature-persistent), as Linux does, with every data page granted
- * writable.  The disk layout the test checks byte for byte afterwards is in
- * tests/integration/blk/make_disk.py.
+ * persistent=1 to offer persistent grants (feature-persistent), as Linux
+ * does, with every data page granted writable.  The disk layout the test
+ * checks byte for byte afterwards is in tests/integration/blk/make_disk.py.
  */
 #include "blkfront.h"
 
@@ -523,7 +522,7 @@ static void test_readonly_disk(unsigned int vdev, uint64_t ro_sectors)
 __attribute__((noreturn)) static void safety(void)
 {
 	union ring_req r;
-	unsigned long writes = 0;
+	bool rewriting = false;
 
 	for (unsigned int page = 0; page < SAFE_A_PAGES; page += NBUF) {
 		uint64_t sector = SAFE_A_SECTOR + page * SECTORS_PER_PAGE;
@@ -547,8 +546,9 @@ __attribute__((noreturn)) static void safety(void)
 			guest_finish();
 		}
 		/* The test kills pvmm on this line: during the next pass. */
-		if (++writes == 1)
+		if (!rewriting)
 			printf("blkfront: region B written, rewriting it until killed\n");
+		rewriting = true;
 	}
 }
 
