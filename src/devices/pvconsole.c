@@ -148,6 +148,12 @@ void pvconsole__destroy(struct vm *vm)
 
 	if (!pc)
 		return;
+	/* What the guest wrote just before it stopped (its notification may
+	 * not have been served) still reaches the console. */
+	pthread_mutex_lock(&pc->lock);
+	if (pc->ring)
+		drain_output(pc);
+	pthread_mutex_unlock(&pc->lock);
 	console__remove_listener(&vm->console, on_console_input, pc);
 	if (pc->fd >= 0) {
 		loop__remove(&vm->loop, pc->fd);
