@@ -324,6 +324,22 @@ static void test_virtual_buffers(void)
 }
 #endif
 
+/* Nothing answers at COM2's ports or in the HPET's MMIO window: reads
+ * return all-ones and writes are dropped, as on a bus with no device. */
+static void test_unclaimed_io(void)
+{
+	volatile uint8_t *hpet = (volatile uint8_t *)(uintptr_t)0xfed00000u;
+
+	check(inb(0x2f8) == 0xff, "a read from an unclaimed port returns all-ones");
+	outb(0x2ff, 0x5a);
+	check(inb(0x2ff) == 0xff, "a write to an unclaimed port is dropped");
+	check(mmio_read32((uintptr_t)hpet) == 0xffffffffu,
+	      "a read from unclaimed MMIO returns all-ones");
+	mmio_write32((uintptr_t)hpet + 0x10, 0x12345678);
+	check(mmio_read32((uintptr_t)hpet + 0x10) == 0xffffffffu,
+	      "a write to unclaimed MMIO is dropped");
+}
+
 void guest_main(const struct hvm_start_info *si)
 {
 	volatile struct vcpu_time_info *time;
@@ -345,6 +361,7 @@ void guest_main(const struct hvm_start_info *si)
 			 shared_info_page)->vcpu_info[0].time;
 	test_sched_op(time);
 	check_long("unknown hypercall 60 is -ENOSYS", _hypercall0(60), -XEN_ENOSYS);
+	test_unclaimed_io();
 #ifdef __x86_64__
 	test_virtual_buffers();
 #endif
