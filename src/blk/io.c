@@ -84,6 +84,8 @@ int blk_io__poll_fd(const struct blk_io *io)
 
 /* ---- io_uring ---- */
 
+#define BLK_IO_ASYNC_BYTES (64u * 1024)
+
 static void prep(struct blk_io *io, struct blk_io_op *op)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
@@ -114,6 +116,12 @@ static void prep(struct blk_io *io, struct blk_io_op *op)
 	}
 	sqe->flags = (uint8_t)(((op->flags & BLK_IO_AFTER_ALL) ? IOSQE_IO_DRAIN : 0) |
 			       ((op->flags & BLK_IO_THEN) ? IOSQE_IO_LINK : 0));
+	/* A page-cache hit completes inside io_uring_submit(), on this queue's
+	 * one thread; big transfers go to io_uring's workers instead, so the
+	 * copies of a queue's requests run on every core. */
+	if ((op->kind == BLK_IO_READ || op->kind == BLK_IO_WRITE) &&
+	    iov_bytes(op->iov, op->iovcnt) >= BLK_IO_ASYNC_BYTES)
+		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, op);
 }
 
