@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "balloon/balloon.h"
+#include "net/spec.h"
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "error", [LOG_WARN] = "warn", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
@@ -279,6 +280,114 @@ static int apply_disks(json_object *list, struct vm_config *cfg, char *err, size
 	return 0;
 }
 
+/* Appends ",key=value" to spec; a value must not hold the separator. */
+static int spec_add(char *spec, size_t size, const char *where, const char *key,
+		    const char *value, char *err, size_t errlen)
+{
+	size_t len = strlen(spec);
+
+	if (strchr(value, ','))
+		return fail(err, errlen, "%s.%s: must not contain a comma", where, key);
+	if ((size_t)snprintf(spec + len, size - len, ",%s=%s", key, value) >= size - len)
+		return fail(err, errlen, "%s.%s: too long", where, key);
+	return 0;
+}
+
+/* The list field key of net entry n, each element added to spec as
+ * key=...: "hostfwd" (strings), "fds" (one descriptor, as --net's fd=). */
+static int spec_add_list(json_object *n, const char *key, const char *opt, char *spec,
+			 size_t size, const char *where, char *err, size_t errlen)
+{
+	bool fds = !strcmp(key, "fds");
+	json_object *list;
+	char num[24];
+	size_t len;
+
+	if (!json_object_object_get_ex(n, key, &list))
+		return 0;
+	len = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+	if (!json_object_is_type(list, json_type_array) || (fds && len != 1))
+		return fail(err, errlen, "%s.%s: must be an array of %s", where, key,
+			    fds ? "one file descriptor" : "rules");
+	for (size_t i = 0; i < len; i++) {
+		json_object *e = json_object_array_get_idx(list, i);
+		const char *value = num;
+
+		if (fds) {
+			int64_t fd = json_object_get_int64(e);
+
+			if (!json_object_is_type(e, json_type_int) || fd < 0 || fd > INT32_MAX)
+				return fail(err, errlen, "%s.fds: must hold a file descriptor number", where);
+			snprintf(num, sizeof(num), "%lld", (long long)fd);
+		} else if (json_object_is_type(e, json_type_string)) {
+			value = json_object_get_string(e);
+		} else {
+			return fail(err, errlen, "%s.%s[%zu]: must be a string", where, key, i);
+		}
+		if (spec_add(spec, size, where, opt, value, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+/* net[i]: {kind, mac, hostfwd: [RULE...], tap, fds: [N], listen, connect}:
+ * the --net option's words as fields ("fds" as Cloud Hypervisor names a tap
+ * descriptor).  kind defaults to tap or socket when their fields are there,
+ * else to user, as --net's does.  The entry becomes the --net value it
+ * stands for and is read by the same parser. */
+static int apply_net(json_object *n, int i, struct vm_net *net, char *err, size_t errlen)
+{
+	static const char *const names[] = { "kind", "mac", "hostfwd", "tap", "fds", "listen",
+					     "connect", NULL };
+	const char *kind = NULL, *tap = NULL, *mac = NULL, *listen = NULL, *connect = NULL;
+	char where[32], spec[4096], msg[512];
+
+	snprintf(where, sizeof(where), "net[%d]", i);
+	if (check_fields(n, where, names, err, errlen) ||
+	    get_string(n, "kind", where, &kind, err, errlen) < 0 ||
+	    get_string(n, "tap", where, &tap, err, errlen) < 0 ||
+	    get_string(n, "mac", where, &mac, err, errlen) < 0 ||
+	    get_string(n, "listen", where, &listen, err, errlen) < 0 ||
+	    get_string(n, "connect", where, &connect, err, errlen) < 0)
+		return -1;
+	if (!kind)
+		kind = tap || json_object_object_get_ex(n, "fds", NULL) ? "tap" :
+		       listen || connect ? "socket" : "user";
+	if (strcmp(kind, "user") && strcmp(kind, "tap") && strcmp(kind, "socket"))
+		return fail(err, errlen, "%s.kind: '%s' is not user, tap or socket", where, kind);
+	snprintf(spec, sizeof(spec), "%s", kind);
+	/* A tap's name is part of the kind's word: tap=NAME. */
+	if (tap && spec_add(spec, sizeof(spec), where, "tap", tap, err, errlen))
+		return -1;
+	if (tap && !strcmp(kind, "tap"))
+		memmove(spec, spec + 4, strlen(spec + 4) + 1);
+	if (spec_add_list(n, "fds", "fd", spec, sizeof(spec), where, err, errlen) ||
+	    (listen && spec_add(spec, sizeof(spec), where, "listen", listen, err, errlen)) ||
+	    (connect && spec_add(spec, sizeof(spec), where, "connect", connect, err, errlen)) ||
+	    spec_add_list(n, "hostfwd", "hostfwd", spec, sizeof(spec), where, err, errlen) ||
+	    (mac && spec_add(spec, sizeof(spec), where, "mac", mac, err, errlen)))
+		return -1;
+	if (net__parse_spec(spec, net, msg, sizeof(msg)))
+		return fail(err, errlen, "%s: %s", where, msg);
+	return 0;
+}
+
+static int apply_nets(json_object *list, struct vm_config *cfg, char *err, size_t errlen)
+{
+	size_t n;
+
+	if (!json_object_is_type(list, json_type_array))
+		return fail(err, errlen, "net: must be an array");
+	n = json_object_array_length(list);
+	if (n > PVMM_MAX_NETS)
+		return fail(err, errlen, "net: at most %d interfaces", PVMM_MAX_NETS);
+	for (size_t i = 0; i < n; i++)
+		if (apply_net(json_object_array_get_idx(list, i), (int)i, &cfg->net[i], err, errlen))
+			return -1;
+	cfg->nr_nets = (int)n;
+	return 0;
+}
+
 static int apply_pvmm(json_object *p, struct vm_config *cfg, enum log_level *level,
 		      char *err, size_t errlen)
 {
@@ -316,7 +425,7 @@ int vmconfig__apply(json_object *doc, struct vm_config *cfg, enum log_level *lev
 		    char *err, size_t errlen)
 {
 	static const char *const names[] = { "payload", "memory", "cpus", "console", "disks",
-					      "balloon", "pvmm", NULL };
+					      "net", "balloon", "pvmm", NULL };
 	static const char *const balloon_names[] = { "size", NULL };
 	json_object *v, *balloon = NULL;
 	char spec[4096 + 8];
@@ -343,6 +452,8 @@ int vmconfig__apply(json_object *doc, struct vm_config *cfg, enum log_level *lev
 		}
 	}
 	if (json_object_object_get_ex(doc, "disks", &v) && apply_disks(v, cfg, err, errlen))
+		return -1;
+	if (json_object_object_get_ex(doc, "net", &v) && apply_nets(v, cfg, err, errlen))
 		return -1;
 	if (json_object_object_get_ex(doc, "pvmm", &v) && apply_pvmm(v, cfg, level, err, errlen))
 		return -1;
@@ -389,6 +500,47 @@ static json_object *console_json(const char *spec)
 	return c;
 }
 
+/* net[]: the fields apply_net() reads, for the same interfaces. */
+static json_object *nets_json(const struct vm_config *cfg)
+{
+	json_object *nets = json_object_new_array();
+
+	for (int i = 0; i < cfg->nr_nets; i++) {
+		const struct vm_net *n = &cfg->net[i];
+		json_object *o = json_object_new_object();
+		char text[NET_HOSTFWD_TEXT];
+
+		json_object_object_add(o, "kind", json_object_new_string(net__kind_name(n->kind)));
+		if (n->has_mac) {
+			net__format_mac(n->mac, text);
+			json_object_object_add(o, "mac", json_object_new_string(text));
+		}
+		if (n->nr_hostfwd) {
+			json_object *rules = json_object_new_array();
+
+			for (int r = 0; r < n->nr_hostfwd; r++) {
+				net__format_hostfwd(&n->hostfwd[r], text);
+				json_object_array_add(rules, json_object_new_string(text));
+			}
+			json_object_object_add(o, "hostfwd", rules);
+		}
+		if (n->tap[0])
+			json_object_object_add(o, "tap", json_object_new_string(n->tap));
+		if (n->kind == VM_NET_TAP && n->tap_fd >= 0) {
+			json_object *fds = json_object_new_array();
+
+			json_object_array_add(fds, json_object_new_int(n->tap_fd));
+			json_object_object_add(o, "fds", fds);
+		}
+		if (n->listen[0])
+			json_object_object_add(o, "listen", json_object_new_string(n->listen));
+		if (n->connect[0])
+			json_object_object_add(o, "connect", json_object_new_string(n->connect));
+		json_object_array_add(nets, o);
+	}
+	return nets;
+}
+
 json_object *vmconfig__to_json(const struct vm_config *cfg, uint64_t balloon_target,
 			       enum log_level level)
 {
@@ -432,6 +584,8 @@ json_object *vmconfig__to_json(const struct vm_config *cfg, uint64_t balloon_tar
 		}
 		json_object_object_add(doc, "disks", disks);
 	}
+	if (cfg->nr_nets)
+		json_object_object_add(doc, "net", nets_json(cfg));
 	json_object_object_add(balloon, "size", json_object_new_uint64(cfg->mem_size - target));
 	json_object_object_add(doc, "balloon", balloon);
 	if (cfg->api_socket)

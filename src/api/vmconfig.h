@@ -14,6 +14,9 @@
  *   --console none          console.mode "Off"
  *   --disk PATH[,readonly][,direct][,id=N]
  *                           disks[]: {path, readonly, direct, id: "N"}
+ *   --net KIND[,OPTS]       net[]: {kind: "user"|"tap"|"socket", mac,
+ *                           hostfwd: [RULE...], tap: NAME, fds: [N],
+ *                           listen: PATH, connect: PATH}
  *   --balloon-target SIZE   balloon.size = memory.size - SIZE (bytes the
  *                           guest is asked to give back, as in Cloud
  *                           Hypervisor's balloon)

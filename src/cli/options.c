@@ -1,6 +1,7 @@
 #include "cli/options.h"
 #include "api/vmconfig.h"
 #include "balloon/balloon.h"
+#include "net/spec.h"
 #include "xen/control.h"
 
 #include <ctype.h>
@@ -38,6 +39,12 @@ void cli__usage(FILE *to)
 	      "                          a raw disk image or block device (repeatable): the guest's\n"
 	      "                          xvda, xvdb...; id= sets the Xen device number, direct\n"
 	      "                          bypasses the host page cache\n"
+	      "      --net [KIND][,OPTS]\n"
+	      "                          a network interface (repeatable, up to " STRINGIFY(PVMM_MAX_NETS) "): vif 0, 1...\n"
+	      "                          KIND: user (the default: DHCP, DNS, NAT, no privileges;\n"
+	      "                          hostfwd=[tcp|udp]:[HOSTADDR]:PORT-[GUESTADDR]:PORT),\n"
+	      "                          tap=NAME, tap,fd=N, socket,listen=PATH or\n"
+	      "                          socket,connect=PATH (a link to another pvmm); mac=MAC\n"
 	      "      --console KIND      stdio (default), file:PATH or none\n"
 	      "      --log-level LEVEL   error, warn (default), info or debug\n"
 	      "      --shutdown-timeout S  on SIGTERM/SIGINT, seconds the guest gets to power off\n"
@@ -157,6 +164,23 @@ static int parse_disk(const char *arg, struct vm_config *vm)
 	return 0;
 }
 
+/* A --net value (net/spec.h); 0 or -1 after saying why. */
+static int parse_net(const char *arg, struct vm_config *vm)
+{
+	char err[512];
+
+	if (vm->nr_nets == PVMM_MAX_NETS) {
+		fprintf(stderr, "pvmm: --net: at most %d interfaces\n", PVMM_MAX_NETS);
+		return -1;
+	}
+	if (net__parse_spec(arg, &vm->net[vm->nr_nets], err, sizeof(err))) {
+		fprintf(stderr, "pvmm: --net: %s\n", err);
+		return -1;
+	}
+	vm->nr_nets++;
+	return 0;
+}
+
 /* PATH (a socket pvmm creates), path=PATH or fd=N; 0 or -1 after saying why. */
 static int check_api_socket(const char *arg)
 {
@@ -225,6 +249,8 @@ static int parse_run_option(int opt, const char *arg, struct cli_options *o)
 		return 0;
 	case 'D':
 		return parse_disk(arg, &o->vm);
+	case 'N':
+		return parse_net(arg, &o->vm);
 	case 'B':
 		if (cli__parse_size(arg, &o->vm.balloon_target) ||
 		    o->vm.balloon_target < BALLOON_MIN_TARGET || o->vm.balloon_target % 4096) {
@@ -288,6 +314,7 @@ static int parse_run(int argc, char **argv, struct cli_options *o)
 		{ "cmdline", required_argument, NULL, 'c' },
 		{ "initrd", required_argument, NULL, 'i' },
 		{ "disk", required_argument, NULL, 'D' },
+		{ "net", required_argument, NULL, 'N' },
 		{ "console", required_argument, NULL, 'C' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "shutdown-timeout", required_argument, NULL, 'T' },

@@ -13,6 +13,7 @@
 
 #include "balloon/balloon.h"
 #include "blk/blkback.h"
+#include "net/netback.h"
 #include "boot/pvh.h"
 #include "devices/debugcon.h"
 #include "events/evtchn.h"
@@ -222,6 +223,10 @@ int vm__create(struct vm *vm, const struct vm_config *cfg)
 	int status = blk__open(vm);
 	if (status)
 		return status;
+	/* So are the network interfaces' host sides (taps, sockets, ports). */
+	status = net__open(vm);
+	if (status)
+		return status;
 	vm->kvm_fd = open_kvm();
 	if (vm->kvm_fd < 0)
 		return PVMM_EXIT_ERROR;
@@ -252,7 +257,7 @@ int vm__create(struct vm *vm, const struct vm_config *cfg)
 	if (xenstored__start(vm, guest_name(cfg->name ? cfg->name : cfg->kernel)) || pvconsole__init(vm) ||
 	    balloon__init(vm, cfg->balloon_target))
 		return PVMM_EXIT_ERROR;
-	if (blk__start(vm))
+	if (blk__start(vm) || net__start(vm))
 		return PVMM_EXIT_ERROR;
 	if (load_guest(vm))
 		return PVMM_EXIT_BAD_INPUT;
@@ -340,6 +345,7 @@ void vm__destroy(struct vm *vm)
 	xenbus__stop_all(vm);
 	balloon__destroy(vm);
 	blk__destroy(vm);
+	net__destroy(vm);
 	pvconsole__destroy(vm);
 	xenstored__stop(vm);
 	vtimer__destroy(vm);

@@ -42,6 +42,40 @@ struct vm_disk {
 	int64_t devid;         /* id=N; -1: xvda, xvdb... by position */
 };
 
+#define PVMM_MAX_NETS 8
+#define PVMM_MAX_HOSTFWD 16
+
+/* What carries a --net interface's frames on the host (src/net). */
+enum vm_net_kind {
+	VM_NET_USER,           /* user-mode networking (libslirp) */
+	VM_NET_TAP,            /* a tap device */
+	VM_NET_SOCKET,         /* a Unix socket to another pvmm */
+};
+
+/* hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (user networking). */
+struct vm_net_hostfwd {
+	bool udp;
+	bool host_addr_set;    /* else 127.0.0.1 */
+	bool guest_addr_set;   /* else the guest's DHCP address */
+	uint32_t host_addr;    /* IPv4, network byte order */
+	uint32_t guest_addr;
+	uint16_t host_port;
+	uint16_t guest_port;
+};
+
+/* A --net: a Xen virtual network interface (vif) and its host side. */
+struct vm_net {
+	enum vm_net_kind kind;
+	bool has_mac;          /* mac=; else derived from the VM's UUID */
+	uint8_t mac[6];
+	struct vm_net_hostfwd hostfwd[PVMM_MAX_HOSTFWD];   /* user */
+	int nr_hostfwd;
+	char tap[16];          /* tap=NAME, or "" */
+	int tap_fd;            /* tap,fd=N: an open tap, or -1 */
+	char listen[108];      /* socket,listen=PATH, or "" */
+	char connect[108];     /* socket,connect=PATH, or "" */
+};
+
 struct vm_config {
 	uint64_t mem_size;
 	int nr_cpus;
@@ -52,6 +86,8 @@ struct vm_config {
 	const char *console;   /* "stdio", "file:PATH" or "none" */
 	struct vm_disk disk[PVMM_MAX_DISKS];
 	int nr_disks;
+	struct vm_net net[PVMM_MAX_NETS];
+	int nr_nets;
 	unsigned shutdown_timeout; /* seconds a guest gets to power off; 0: stop at once */
 	uint64_t balloon_target;   /* memory/target at boot, bytes; 0: all of mem_size */
 	const char *api_socket;    /* management API: "PATH" or "fd=N"; NULL: none */
@@ -66,6 +102,7 @@ struct vtimers;
 struct xenstored;
 struct pvconsole;
 struct blkback;
+struct netback;
 struct balloon;
 struct api;
 struct vm_pause;
@@ -88,6 +125,7 @@ struct vm {
 	struct xenstored *xenstored; /* the guest's xenstore (src/xenstore) */
 	struct pvconsole *pvconsole;
 	struct blkback *blk;        /* the disks (src/blk) */
+	struct netback *net;        /* the network interfaces (src/net) */
 	struct balloon *balloon;    /* memory/target and the guest's reservation (src/balloon) */
 	struct api *api;            /* the management API server, or NULL (src/api) */
 	struct vm_pause *pause;     /* pausing the vCPUs for the API (src/vcpu/pause.c) */

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses with clang, ASan and UBSan in build-fuzz/
-# and runs each for a bounded time:
-#   tests/fuzz/run.sh [SECONDS]        (default 60)
+# and runs one for a bounded time:
+#   tests/fuzz/run.sh [SECONDS] [HARNESS]   (default 60 seconds, blkif;
+#                                            netif: the network backend)
 # A crash, leak, sanitizer report or broken invariant fails the run; the
 # input that caused it is left in build-fuzz/ as crash-* for replay
-# (build-fuzz/tests/fuzz/fuzz_blkif FILE).
+# (build-fuzz/tests/fuzz/fuzz_HARNESS FILE).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
+harness=${2:-blkif}
+case $harness in
+blkif) max_len=12288 ;;
+netif) max_len=90000 ;;
+*) echo "tests/fuzz/run.sh: no harness '$harness' (blkif, netif)" >&2; exit 2 ;;
+esac
 dir=${FUZZ_BUILD_DIR:-build-fuzz}
 
 if ! command -v clang >/dev/null; then
@@ -19,11 +26,11 @@ if [ ! -f "$dir/build.ninja" ]; then
 		-Db_lundef=false >/dev/null
 fi
 mkdir -p "$dir"
-flock "$dir/.lock" ninja -C "$dir" tests/fuzz/fuzz_blkif
+flock "$dir/.lock" ninja -C "$dir" "tests/fuzz/fuzz_$harness"
 
-corpus=$dir/fuzz-corpus/blkif
+corpus=$dir/fuzz-corpus/$harness
 mkdir -p "$corpus"
 cd "$dir"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	./tests/fuzz/fuzz_blkif -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=12288 \
-	-print_final_stats=1 "fuzz-corpus/blkif"
+	"./tests/fuzz/fuzz_$harness" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+	-max_len="$max_len" -print_final_stats=1 "fuzz-corpus/$harness"
