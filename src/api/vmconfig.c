@@ -1,4 +1,5 @@
 #include "api/vmconfig.h"
+#include "util/errbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -15,16 +16,6 @@ static const char *const level_names[] = {
 	[LOG_ERROR] = "error", [LOG_WARN] = "warn", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 json_object *vmconfig__parse_json(const char *text, size_t len, char *err, size_t errlen)
 {
@@ -34,7 +25,7 @@ json_object *vmconfig__parse_json(const char *text, size_t len, char *err, size_
 	size_t end;
 
 	if (!tok) {
-		fail(err, errlen, "out of memory");
+		errbuf__fail(err, errlen, "out of memory");
 		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -43,17 +34,17 @@ json_object *vmconfig__parse_json(const char *text, size_t len, char *err, size_
 	end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
 	if (jerr == json_tokener_continue || (!doc && jerr == json_tokener_success)) {
-		fail(err, errlen, "malformed JSON: the document ends early");
+		errbuf__fail(err, errlen, "malformed JSON: the document ends early");
 		return NULL;
 	}
 	if (jerr != json_tokener_success) {
-		fail(err, errlen, "malformed JSON at byte %zu: %s", end, json_tokener_error_desc(jerr));
+		errbuf__fail(err, errlen, "malformed JSON at byte %zu: %s", end, json_tokener_error_desc(jerr));
 		json_object_put(doc);
 		return NULL;
 	}
 	for (; end < len; end++) {
 		if (!isspace((unsigned char)text[end])) {
-			fail(err, errlen, "malformed JSON: unexpected data after the document at byte %zu", end);
+			errbuf__fail(err, errlen, "malformed JSON: unexpected data after the document at byte %zu", end);
 			json_object_put(doc);
 			return NULL;
 		}
@@ -68,7 +59,7 @@ static int check_fields(json_object *obj, const char *where, const char *const *
 	char known[128] = "";
 
 	if (!json_object_is_type(obj, json_type_object))
-		return fail(err, errlen, "%s: must be a JSON object", *where ? where : "the configuration");
+		return errbuf__fail(err, errlen, "%s: must be a JSON object", *where ? where : "the configuration");
 	json_object_object_foreach(obj, key, val) {
 		const char *const *n;
 
@@ -82,7 +73,7 @@ static int check_fields(json_object *obj, const char *where, const char *const *
 			if (n[1])
 				strncat(known, ", ", sizeof(known) - strlen(known) - 1);
 		}
-		return fail(err, errlen, "%s%s%s: unknown field (pvmm knows %s)", where,
+		return errbuf__fail(err, errlen, "%s%s%s: unknown field (pvmm knows %s)", where,
 			    *where ? "." : "", key, known);
 	}
 	return 0;
@@ -97,10 +88,10 @@ static int get_string(json_object *obj, const char *key, const char *where, cons
 	if (!json_object_object_get_ex(obj, key, &v))
 		return 1;
 	if (!json_object_is_type(v, json_type_string))
-		return fail(err, errlen, "%s.%s: must be a string", where, key);
+		return errbuf__fail(err, errlen, "%s.%s: must be a string", where, key);
 	s = json_object_get_string(v);
 	if (strlen(s) != (size_t)json_object_get_string_len(v))
-		return fail(err, errlen, "%s.%s: must not contain a NUL character", where, key);
+		return errbuf__fail(err, errlen, "%s.%s: must not contain a NUL character", where, key);
 	*out = s;
 	return 0;
 }
@@ -113,7 +104,7 @@ static int get_uint(json_object *obj, const char *key, const char *where, uint64
 	if (!json_object_object_get_ex(obj, key, &v))
 		return 1;
 	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
-		return fail(err, errlen, "%s.%s: must be a non-negative integer", where, key);
+		return errbuf__fail(err, errlen, "%s.%s: must be a non-negative integer", where, key);
 	*out = json_object_get_uint64(v);
 	return 0;
 }
@@ -130,7 +121,7 @@ static int apply_payload(json_object *p, struct vm_config *cfg, char *err, size_
 	    get_string(p, "initramfs", "payload", &cfg->initrd, err, errlen) < 0)
 		return -1;
 	if (cfg->kernel && !*cfg->kernel)
-		return fail(err, errlen, "payload.kernel: must not be empty");
+		return errbuf__fail(err, errlen, "payload.kernel: must not be empty");
 	return 0;
 }
 
@@ -146,9 +137,9 @@ static int apply_memory(json_object *m, struct vm_config *cfg, char *err, size_t
 	if (r < 0)
 		return -1;
 	if (r > 0)
-		return fail(err, errlen, "memory.size: missing (bytes of guest RAM)");
+		return errbuf__fail(err, errlen, "memory.size: missing (bytes of guest RAM)");
 	if (size < VMCONFIG_MIN_MEMORY || size > VMCONFIG_MAX_MEMORY || size % 4096)
-		return fail(err, errlen, "memory.size: %llu is out of range (4 MiB to 1 TiB, a multiple of 4 KiB)",
+		return errbuf__fail(err, errlen, "memory.size: %llu is out of range (4 MiB to 1 TiB, a multiple of 4 KiB)",
 			    (unsigned long long)size);
 	cfg->mem_size = size;
 	return 0;
@@ -166,16 +157,16 @@ static int apply_cpus(json_object *c, struct vm_config *cfg, char *err, size_t e
 	if (r < 0)
 		return -1;
 	if (r > 0)
-		return fail(err, errlen, "cpus.boot_vcpus: missing");
+		return errbuf__fail(err, errlen, "cpus.boot_vcpus: missing");
 	if (boot < 1 || boot > PVMM_MAX_VCPUS)
-		return fail(err, errlen, "cpus.boot_vcpus: %llu is not from 1 to %d",
+		return errbuf__fail(err, errlen, "cpus.boot_vcpus: %llu is not from 1 to %d",
 			    (unsigned long long)boot, PVMM_MAX_VCPUS);
 	r = get_uint(c, "max_vcpus", "cpus", &max, err, errlen);
 	if (r < 0)
 		return -1;
 	/* The guest brings vCPUs up and down itself; there is no hotplug. */
 	if (r == 0 && max != boot)
-		return fail(err, errlen, "cpus.max_vcpus: must equal boot_vcpus (pvmm has no vCPU hotplug)");
+		return errbuf__fail(err, errlen, "cpus.max_vcpus: must equal boot_vcpus (pvmm has no vCPU hotplug)");
 	cfg->nr_cpus = (int)boot;
 	return 0;
 }
@@ -195,23 +186,23 @@ static int apply_console(json_object *c, struct vm_config *cfg, char *spec, size
 	if (r < 0 || get_string(c, "file", "console", &file, err, errlen) < 0)
 		return -1;
 	if (r > 0)
-		return fail(err, errlen, "console.mode: missing (Tty, File or Off)");
+		return errbuf__fail(err, errlen, "console.mode: missing (Tty, File or Off)");
 	if (!strcmp(mode, "File")) {
 		if (!file || !*file)
-			return fail(err, errlen, "console.file: a path is needed with mode File");
+			return errbuf__fail(err, errlen, "console.file: a path is needed with mode File");
 		if ((size_t)snprintf(spec, spec_size, "file:%s", file) >= spec_size)
-			return fail(err, errlen, "console.file: path too long");
+			return errbuf__fail(err, errlen, "console.file: path too long");
 		cfg->console = spec;
 		return 0;
 	}
 	if (file)
-		return fail(err, errlen, "console.file: only with mode File");
+		return errbuf__fail(err, errlen, "console.file: only with mode File");
 	if (!strcmp(mode, "Tty"))
 		cfg->console = "stdio";
 	else if (!strcmp(mode, "Off"))
 		cfg->console = "none";
 	else
-		return fail(err, errlen, "console.mode: '%s' is not Tty, File or Off", mode);
+		return errbuf__fail(err, errlen, "console.mode: '%s' is not Tty, File or Off", mode);
 	return 0;
 }
 
@@ -223,7 +214,7 @@ static int get_bool(json_object *obj, const char *key, const char *where, bool *
 	if (!json_object_object_get_ex(obj, key, &v))
 		return 1;
 	if (!json_object_is_type(v, json_type_boolean))
-		return fail(err, errlen, "%s.%s: must be true or false", where, key);
+		return errbuf__fail(err, errlen, "%s.%s: must be true or false", where, key);
 	*out = json_object_get_boolean(v);
 	return 0;
 }
@@ -245,7 +236,7 @@ static int apply_disk(json_object *d, int i, struct vm_disk *disk, char *err, si
 	if (r < 0)
 		return -1;
 	if (r > 0 || !*disk->path)
-		return fail(err, errlen, "%s.path: missing (the disk image)", where);
+		return errbuf__fail(err, errlen, "%s.path: missing (the disk image)", where);
 	if (get_bool(d, "readonly", where, &disk->readonly, err, errlen) < 0 ||
 	    get_bool(d, "direct", where, &disk->direct, err, errlen) < 0 ||
 	    (r = get_string(d, "id", where, &id, err, errlen)) < 0)
@@ -257,7 +248,7 @@ static int apply_disk(json_object *d, int i, struct vm_disk *disk, char *err, si
 		errno = 0;
 		n = strtoll(id, &end, 10);
 		if (!isdigit((unsigned char)*id) || *end || errno || n > INT32_MAX)
-			return fail(err, errlen, "%s.id: '%s' is not a device number from 0 to %d",
+			return errbuf__fail(err, errlen, "%s.id: '%s' is not a device number from 0 to %d",
 				    where, id, INT32_MAX);
 		disk->devid = n;
 	}
@@ -269,10 +260,10 @@ static int apply_disks(json_object *list, struct vm_config *cfg, char *err, size
 	size_t n;
 
 	if (!json_object_is_type(list, json_type_array))
-		return fail(err, errlen, "disks: must be an array");
+		return errbuf__fail(err, errlen, "disks: must be an array");
 	n = json_object_array_length(list);
 	if (n > PVMM_MAX_DISKS)
-		return fail(err, errlen, "disks: at most %d disks", PVMM_MAX_DISKS);
+		return errbuf__fail(err, errlen, "disks: at most %d disks", PVMM_MAX_DISKS);
 	for (size_t i = 0; i < n; i++)
 		if (apply_disk(json_object_array_get_idx(list, i), (int)i, &cfg->disk[i], err, errlen))
 			return -1;
@@ -287,9 +278,9 @@ static int spec_add(char *spec, size_t size, const char *where, const char *key,
 	size_t len = strlen(spec);
 
 	if (strchr(value, ','))
-		return fail(err, errlen, "%s.%s: must not contain a comma", where, key);
+		return errbuf__fail(err, errlen, "%s.%s: must not contain a comma", where, key);
 	if ((size_t)snprintf(spec + len, size - len, ",%s=%s", key, value) >= size - len)
-		return fail(err, errlen, "%s.%s: too long", where, key);
+		return errbuf__fail(err, errlen, "%s.%s: too long", where, key);
 	return 0;
 }
 
@@ -307,7 +298,7 @@ static int spec_add_list(json_object *n, const char *key, const char *opt, char 
 		return 0;
 	len = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
 	if (!json_object_is_type(list, json_type_array) || (fds && len != 1))
-		return fail(err, errlen, "%s.%s: must be an array of %s", where, key,
+		return errbuf__fail(err, errlen, "%s.%s: must be an array of %s", where, key,
 			    fds ? "one file descriptor" : "rules");
 	for (size_t i = 0; i < len; i++) {
 		json_object *e = json_object_array_get_idx(list, i);
@@ -317,12 +308,12 @@ static int spec_add_list(json_object *n, const char *key, const char *opt, char 
 			int64_t fd = json_object_get_int64(e);
 
 			if (!json_object_is_type(e, json_type_int) || fd < 0 || fd > INT32_MAX)
-				return fail(err, errlen, "%s.fds: must hold a file descriptor number", where);
+				return errbuf__fail(err, errlen, "%s.fds: must hold a file descriptor number", where);
 			snprintf(num, sizeof(num), "%lld", (long long)fd);
 		} else if (json_object_is_type(e, json_type_string)) {
 			value = json_object_get_string(e);
 		} else {
-			return fail(err, errlen, "%s.%s[%zu]: must be a string", where, key, i);
+			return errbuf__fail(err, errlen, "%s.%s[%zu]: must be a string", where, key, i);
 		}
 		if (spec_add(spec, size, where, opt, value, err, errlen))
 			return -1;
@@ -354,7 +345,7 @@ static int apply_net(json_object *n, int i, struct vm_net *net, char *err, size_
 		kind = tap || json_object_object_get_ex(n, "fds", NULL) ? "tap" :
 		       listen || connect ? "socket" : "user";
 	if (strcmp(kind, "user") && strcmp(kind, "tap") && strcmp(kind, "socket"))
-		return fail(err, errlen, "%s.kind: '%s' is not user, tap or socket", where, kind);
+		return errbuf__fail(err, errlen, "%s.kind: '%s' is not user, tap or socket", where, kind);
 	snprintf(spec, sizeof(spec), "%s", kind);
 	/* A tap's name is part of the kind's word: tap=NAME. */
 	if (tap && spec_add(spec, sizeof(spec), where, "tap", tap, err, errlen))
@@ -368,7 +359,7 @@ static int apply_net(json_object *n, int i, struct vm_net *net, char *err, size_
 	    (mac && spec_add(spec, sizeof(spec), where, "mac", mac, err, errlen)))
 		return -1;
 	if (net__parse_spec(spec, net, msg, sizeof(msg)))
-		return fail(err, errlen, "%s: %s", where, msg);
+		return errbuf__fail(err, errlen, "%s: %s", where, msg);
 	return 0;
 }
 
@@ -377,10 +368,10 @@ static int apply_nets(json_object *list, struct vm_config *cfg, char *err, size_
 	size_t n;
 
 	if (!json_object_is_type(list, json_type_array))
-		return fail(err, errlen, "net: must be an array");
+		return errbuf__fail(err, errlen, "net: must be an array");
 	n = json_object_array_length(list);
 	if (n > PVMM_MAX_NETS)
-		return fail(err, errlen, "net: at most %d interfaces", PVMM_MAX_NETS);
+		return errbuf__fail(err, errlen, "net: at most %d interfaces", PVMM_MAX_NETS);
 	for (size_t i = 0; i < n; i++)
 		if (apply_net(json_object_array_get_idx(list, i), (int)i, &cfg->net[i], err, errlen))
 			return -1;
@@ -403,7 +394,7 @@ static int apply_pvmm(json_object *p, struct vm_config *cfg, enum log_level *lev
 	if (r < 0)
 		return -1;
 	if (r == 0 && timeout > VMCONFIG_MAX_SHUTDOWN_TIMEOUT)
-		return fail(err, errlen, "pvmm.shutdown_timeout: %llu is not from 0 to %d seconds",
+		return errbuf__fail(err, errlen, "pvmm.shutdown_timeout: %llu is not from 0 to %d seconds",
 			    (unsigned long long)timeout, VMCONFIG_MAX_SHUTDOWN_TIMEOUT);
 	if (r == 0)
 		cfg->shutdown_timeout = (unsigned)timeout;
@@ -411,7 +402,7 @@ static int apply_pvmm(json_object *p, struct vm_config *cfg, enum log_level *lev
 	if (r < 0)
 		return -1;
 	if (r == 0 && log__parse_level(name, level))
-		return fail(err, errlen, "pvmm.log_level: '%s' is not error, warn, info or debug", name);
+		return errbuf__fail(err, errlen, "pvmm.log_level: '%s' is not error, warn, info or debug", name);
 	return 0;
 }
 
@@ -446,7 +437,7 @@ int vmconfig__apply(json_object *doc, struct vm_config *cfg, enum log_level *lev
 			char *kept = strdup(spec);
 
 			if (!kept)
-				return fail(err, errlen, "out of memory");
+				return errbuf__fail(err, errlen, "out of memory");
 			json_object_set_userdata(doc, kept, free_userdata);
 			cfg->console = kept;
 		}
@@ -468,15 +459,15 @@ int vmconfig__apply(json_object *doc, struct vm_config *cfg, enum log_level *lev
 		if (r < 0)
 			return -1;
 		if (r > 0)
-			return fail(err, errlen, "balloon.size: missing (bytes the guest gives back)");
+			return errbuf__fail(err, errlen, "balloon.size: missing (bytes the guest gives back)");
 		if (size > cfg->mem_size || cfg->mem_size - size < BALLOON_MIN_TARGET || size % 4096)
-			return fail(err, errlen,
+			return errbuf__fail(err, errlen,
 				    "balloon.size: %llu leaves the guest less than 4 MiB of its %llu, or is not a multiple of 4 KiB",
 				    (unsigned long long)size, (unsigned long long)cfg->mem_size);
 		cfg->balloon_target = size ? cfg->mem_size - size : 0;
 	}
 	if (!cfg->kernel)
-		return fail(err, errlen, "payload.kernel: missing (the PVH image to boot)");
+		return errbuf__fail(err, errlen, "payload.kernel: missing (the PVH image to boot)");
 	return 0;
 }
 

@@ -1,4 +1,5 @@
 #include "blk/image.h"
+#include "util/errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,16 +14,6 @@
 
 #include "blk/request.h"
 
-static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static bool power_of_two(uint64_t v)
 {
@@ -34,22 +25,22 @@ static int open_error(const char *path, bool readonly, int e, char *err, size_t 
 {
 	switch (e) {
 	case ENOENT:
-		return fail(err, size, "disk image '%s' does not exist", path);
+		return errbuf__fail(err, size, "disk image '%s' does not exist", path);
 	case EISDIR:
-		return fail(err, size, "disk image '%s' is a directory", path);
+		return errbuf__fail(err, size, "disk image '%s' is a directory", path);
 	case EACCES:
 	case EPERM:
 	case EROFS:
 		if (!readonly && access(path, R_OK) == 0)
-			return fail(err, size, "disk image '%s' cannot be opened for writing (%s); "
+			return errbuf__fail(err, size, "disk image '%s' cannot be opened for writing (%s); "
 				    "add ',readonly' to use it read-only", path, strerror(e));
-		return fail(err, size, "cannot open disk image '%s': %s", path, strerror(e));
+		return errbuf__fail(err, size, "cannot open disk image '%s': %s", path, strerror(e));
 	case EINVAL:
 		/* open(2) says EINVAL for O_DIRECT where it is not supported. */
-		return fail(err, size, "disk image '%s': its file system does not support direct I/O "
+		return errbuf__fail(err, size, "disk image '%s': its file system does not support direct I/O "
 			    "(drop ',direct')", path);
 	default:
-		return fail(err, size, "cannot open disk image '%s': %s", path, strerror(e));
+		return errbuf__fail(err, size, "cannot open disk image '%s': %s", path, strerror(e));
 	}
 }
 
@@ -64,7 +55,7 @@ static int probe(struct blk_image *img, const struct stat *st, char *err, size_t
 
 		img->block_device = true;
 		if (ioctl(img->fd, BLKGETSIZE64, &img->size) < 0)
-			return fail(err, size, "disk image '%s': cannot read the device's size: %s",
+			return errbuf__fail(err, size, "disk image '%s': cannot read the device's size: %s",
 				    img->path, strerror(errno));
 		if (ioctl(img->fd, BLKSSZGET, &v) == 0 && v > 0)
 			lbs = (uint32_t)v;
@@ -83,13 +74,13 @@ static int probe(struct blk_image *img, const struct stat *st, char *err, size_t
 			img->dio_offset_align = sx.stx_dio_offset_align;
 		}
 	} else if (S_ISDIR(st->st_mode)) {
-		return fail(err, size, "disk image '%s' is a directory", img->path);
+		return errbuf__fail(err, size, "disk image '%s' is a directory", img->path);
 	} else {
-		return fail(err, size, "disk image '%s' is not a regular file or block device",
+		return errbuf__fail(err, size, "disk image '%s' is not a regular file or block device",
 			    img->path);
 	}
 	if (img->size % BLK_SECTOR_SIZE)
-		return fail(err, size, "disk image '%s' is %llu bytes, not a multiple of %u "
+		return errbuf__fail(err, size, "disk image '%s' is %llu bytes, not a multiple of %u "
 			    "(the sector size)", img->path, (unsigned long long)img->size,
 			    BLK_SECTOR_SIZE);
 	if (!power_of_two(img->dio_mem_align) || !power_of_two(img->dio_offset_align))
@@ -135,27 +126,27 @@ int image__open(struct blk_image *img, const char *path, bool readonly, bool dir
 	if (img->fd < 0)
 		return open_error(path, readonly, errno, err, err_size);
 	if (fstat(img->fd, &st) < 0) {
-		fail(err, err_size, "cannot stat disk image '%s': %s", path, strerror(errno));
+		errbuf__fail(err, err_size, "cannot stat disk image '%s': %s", path, strerror(errno));
 		goto fail;
 	}
 	if (probe(img, &st, err, err_size))
 		goto fail;
 	if (fcntl(img->fd, F_SETFL, fcntl(img->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
-		fail(err, err_size, "disk image '%s': %s", path, strerror(errno));
+		errbuf__fail(err, err_size, "disk image '%s': %s", path, strerror(errno));
 		goto fail;
 	}
 	if (flock(img->fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
-			fail(err, err_size, "disk image '%s' is in use: another VM (or another --disk) "
+			errbuf__fail(err, err_size, "disk image '%s' is in use: another VM (or another --disk) "
 			     "has it open%s", path, readonly ? " for writing" : "");
 		else
-			fail(err, err_size, "cannot lock disk image '%s': %s", path, strerror(errno));
+			errbuf__fail(err, err_size, "cannot lock disk image '%s': %s", path, strerror(errno));
 		goto fail;
 	}
 	if (direct) {
 		img->buffered_fd = open_buffered(img, flags);
 		if (img->buffered_fd < 0) {
-			fail(err, err_size, "cannot open disk image '%s' a second time: %s", path,
+			errbuf__fail(err, err_size, "cannot open disk image '%s' a second time: %s", path,
 			     strerror(errno));
 			goto fail;
 		}

@@ -1,4 +1,5 @@
 #include "boot/pvh.h"
+#include "util/errbuf.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -34,18 +35,8 @@ struct pvh_file {
 	size_t errlen;
 };
 
-__attribute__((format(printf, 4, 5)))
-static enum pvh_error fail(char *err, size_t errlen, enum pvh_error e, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return e;
-}
+/* The error code, with its one-line reason in err. */
+#define fail(err, errlen, e, ...) (errbuf__set((err), (errlen), __VA_ARGS__), (e))
 
 /* Reads exactly len bytes at off: 0, -errno, or -ENODATA when the file is shorter. */
 static int read_full(int fd, void *buf, size_t len, uint64_t off)

@@ -1,4 +1,5 @@
 #include "net/spec.h"
+#include "util/errbuf.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -6,16 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 const char *net__kind_name(enum vm_net_kind kind)
 {
@@ -138,18 +129,18 @@ int net__parse_hostfwd(const char *text, struct vm_net_hostfwd *out, char *err, 
 	size_t plen;
 
 	if (!colon)
-		return fail(err, errlen, "hostfwd '%s' is not [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT",
+		return errbuf__fail(err, errlen, "hostfwd '%s' is not [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT",
 			    text);
 	plen = (size_t)(colon - text);
 	if (plen == 3 && !strncmp(text, "udp", 3))
 		f.udp = true;
 	else if (plen && (plen != 3 || strncmp(text, "tcp", 3)))
-		return fail(err, errlen, "hostfwd '%s': the protocol must be tcp or udp", text);
+		return errbuf__fail(err, errlen, "hostfwd '%s': the protocol must be tcp or udp", text);
 	dash = strchr(colon + 1, '-');
 	/* The host port may be 0 (any free port), the guest's may not. */
 	if (!dash || parse_endpoint(colon + 1, dash, 0, &f.host_addr_set, &f.host_addr, &f.host_port) ||
 	    parse_endpoint(dash + 1, end, 1, &f.guest_addr_set, &f.guest_addr, &f.guest_port))
-		return fail(err, errlen, "hostfwd '%s' is not [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT "
+		return errbuf__fail(err, errlen, "hostfwd '%s' is not [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT "
 			    "(IPv4 addresses, ports up to 65535)", text);
 	*out = f;
 	return 0;
@@ -205,28 +196,28 @@ static int parse_option(const char *spec, const char *opt, size_t len, struct vm
 
 	if ((v = value_of(opt, len, "mac", &vlen))) {
 		if (net->has_mac)
-			return fail(err, errlen, "'%s': mac= given twice", spec);
+			return errbuf__fail(err, errlen, "'%s': mac= given twice", spec);
 		if (copy_value(text, sizeof(text), v, vlen) || net__parse_mac(text, net->mac))
-			return fail(err, errlen, "'%s': mac '%.*s' is not a unicast address like 52:54:00:12:34:56",
+			return errbuf__fail(err, errlen, "'%s': mac '%.*s' is not a unicast address like 52:54:00:12:34:56",
 				    spec, (int)vlen, v);
 		net->has_mac = true;
 		return 0;
 	}
 	if (net->kind == VM_NET_USER && (v = value_of(opt, len, "hostfwd", &vlen))) {
 		if (net->nr_hostfwd == PVMM_MAX_HOSTFWD)
-			return fail(err, errlen, "'%s': at most %d hostfwd rules", spec, PVMM_MAX_HOSTFWD);
+			return errbuf__fail(err, errlen, "'%s': at most %d hostfwd rules", spec, PVMM_MAX_HOSTFWD);
 		if (copy_value(text, sizeof(text), v, vlen))
-			return fail(err, errlen, "'%s': hostfwd '%.*s' is empty or too long", spec, (int)vlen, v);
+			return errbuf__fail(err, errlen, "'%s': hostfwd '%.*s' is empty or too long", spec, (int)vlen, v);
 		return net__parse_hostfwd(text, &net->hostfwd[net->nr_hostfwd++], err, errlen);
 	}
 	if (net->kind == VM_NET_TAP && (v = value_of(opt, len, "fd", &vlen))) {
 		long fd = 0;
 
 		if (net->tap_fd >= 0 || !vlen || vlen > 9)
-			return fail(err, errlen, "'%s': fd must be given once, as a number", spec);
+			return errbuf__fail(err, errlen, "'%s': fd must be given once, as a number", spec);
 		for (size_t i = 0; i < vlen; i++) {
 			if (v[i] < '0' || v[i] > '9')
-				return fail(err, errlen, "'%s': fd '%.*s' is not a number", spec, (int)vlen, v);
+				return errbuf__fail(err, errlen, "'%s': fd '%.*s' is not a number", spec, (int)vlen, v);
 			fd = fd * 10 + (v[i] - '0');
 		}
 		net->tap_fd = (int)fd;
@@ -239,14 +230,14 @@ static int parse_option(const char *spec, const char *opt, size_t len, struct vm
 			char *dst = listen ? net->listen : net->connect;
 
 			if (net->listen[0] || net->connect[0])
-				return fail(err, errlen, "'%s': give one of listen=PATH or connect=PATH", spec);
+				return errbuf__fail(err, errlen, "'%s': give one of listen=PATH or connect=PATH", spec);
 			if (copy_value(dst, sizeof(net->listen), v, vlen))
-				return fail(err, errlen, "'%s': the socket path must be 1 to %zu bytes", spec,
+				return errbuf__fail(err, errlen, "'%s': the socket path must be 1 to %zu bytes", spec,
 					    sizeof(net->listen) - 1);
 			return 0;
 		}
 	}
-	return fail(err, errlen, "'%s': unknown option '%.*s' for %s networking (options: %s)", spec,
+	return errbuf__fail(err, errlen, "'%s': unknown option '%.*s' for %s networking (options: %s)", spec,
 		    (int)len, opt, net__kind_name(net->kind),
 		    net->kind == VM_NET_USER ? "hostfwd=RULE, mac=MAC" :
 		    net->kind == VM_NET_TAP ? "fd=N, mac=MAC" : "listen=PATH, connect=PATH, mac=MAC");
@@ -267,7 +258,7 @@ static int parse_kind(const char *spec, const char *word, size_t len, struct vm_
 	} else if ((v = value_of(word, len, "tap", &vlen))) {
 		net->kind = VM_NET_TAP;
 		if (copy_value(net->tap, sizeof(net->tap), v, vlen) || memchr(v, '/', vlen))
-			return fail(err, errlen, "'%s': a tap name has 1 to %zu characters, no '/'",
+			return errbuf__fail(err, errlen, "'%s': a tap name has 1 to %zu characters, no '/'",
 				    spec, sizeof(net->tap) - 1);
 	} else if (len == 6 && !strncmp(word, "socket", 6)) {
 		net->kind = VM_NET_SOCKET;
@@ -286,11 +277,11 @@ static int check_complete(const char *spec, const struct vm_net *net, char *err,
 	case VM_NET_TAP:
 		/* Exactly one of the two. */
 		if ((net->tap[0] != '\0') == (net->tap_fd >= 0))
-			return fail(err, errlen, "'%s': give the tap as tap=NAME or as tap,fd=N", spec);
+			return errbuf__fail(err, errlen, "'%s': give the tap as tap=NAME or as tap,fd=N", spec);
 		return 0;
 	case VM_NET_SOCKET:
 		if (!net->listen[0] && !net->connect[0])
-			return fail(err, errlen, "'%s': a socket link needs listen=PATH or connect=PATH", spec);
+			return errbuf__fail(err, errlen, "'%s': a socket link needs listen=PATH or connect=PATH", spec);
 		return 0;
 	}
 	return -1;
@@ -310,7 +301,7 @@ int net__parse_spec(const char *spec, struct vm_net *net, char *err, size_t errl
 		int kind = 0;
 
 		if (!len)
-			return fail(err, errlen, "'%s': empty option (a stray comma?)", spec);
+			return errbuf__fail(err, errlen, "'%s': empty option (a stray comma?)", spec);
 		if (first && (kind = parse_kind(spec, p, len, net, err, errlen)) < 0)
 			return -1;
 		if (!kind && parse_option(spec, p, len, net, err, errlen))
