@@ -279,9 +279,11 @@ static int serve(const char *path)
 			uint64_t cpu0 = thread_cpu_ns();
 			uint64_t ns = send_frames(fd, name, frames, size, window, 3);
 
+			uint64_t cpu = thread_cpu_ns() - cpu0;
+
 			printf("host-tx %s frames=%llu bytes=%llu ns=%llu cpu_ns=%llu\n", name,
 			       ns ? frames : 0ull, ns ? frames * size : 0ull,
-			       (unsigned long long)ns, (unsigned long long)(thread_cpu_ns() - cpu0));
+			       (unsigned long long)ns, (unsigned long long)cpu);
 			fflush(stdout);
 			continue;
 		}

@@ -147,7 +147,8 @@ static bool send_split(const uint8_t *frame, uint16_t len, const struct slot *sl
 		reqs[i] = (netif_tx_request_t){
 			.gref = netfront_tx_ref(&nf, ids[i]),
 			.offset = slots[i].offset,
-			.flags = (uint16_t)((i == 0 ? flags : 0) | (i + 1 < n ? NETTXF_more_data : 0)),
+			.flags = (uint16_t)((i == 0 ? flags : 0) |
+					    (i + 1 < n ? NETTXF_more_data : 0)),
 			.id = ids[i],
 			.size = i == 0 ? len : slots[i].size,
 		};
@@ -165,7 +166,8 @@ static bool all_status(const int16_t *status, unsigned int n, int16_t want)
 {
 	for (unsigned int i = 0; i < n; i++)
 		if (status[i] != want) {
-			printf("netfront: slot %u of %u: status %d, want %d\n", i, n, status[i], want);
+			printf("netfront: slot %u of %u: status %d, want %d\n", i, n, status[i],
+			       want);
 			return false;
 		}
 	return true;
@@ -237,8 +239,11 @@ static bool udp_round_trip(uint16_t port, const char *text, bool csum_blank, boo
 		if (split) {
 			/* 3 slots: the headers and a little, a middle piece at an
 			 * odd offset, the rest ending at the page's end. */
-			uint16_t a = 60, c = (uint16_t)((flen - a) / 2), b = (uint16_t)(flen - a - c);
-			struct slot slots[3] = { { 0, a }, { 1001, b }, { (uint16_t)(PAGE_SIZE - c), c } };
+			uint16_t a = 60, c = (uint16_t)((flen - a) / 2);
+			uint16_t b = (uint16_t)(flen - a - c);
+			struct slot slots[3] = {
+				{ 0, a }, { 1001, b }, { (uint16_t)(PAGE_SIZE - c), c },
+			};
 
 			if (!send_split(scratch, flen, slots, 3, flags, status) ||
 			    !all_status(status, 3, NETIF_RSP_OKAY))
@@ -366,7 +371,8 @@ static void malformed(const char *name, const netif_tx_request_t *reqs, unsigned
 	bool sent = netfront_tx_raw(&nf, reqs, n);
 
 	for (unsigned int i = 0; i < n; i++)
-		status[i] = sent ? netfront_tx_wait(&nf, reqs[i].id, deadline_in(STEP_NS)) : INT16_MIN;
+		status[i] = sent ? netfront_tx_wait(&nf, reqs[i].id, deadline_in(STEP_NS))
+				 : INT16_MIN;
 	snprintf(what, sizeof(what), "%s: NETIF_RSP_ERROR for each of its %u slot%s", name, n,
 		 n == 1 ? "" : "s");
 	check(sent && all_status(status, n, NETIF_RSP_ERROR), what);

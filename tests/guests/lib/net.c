@@ -455,8 +455,8 @@ bool net_ping(uint32_t dst, uint16_t seq, uint16_t len, uint64_t deadline)
 
 		if (!buf || len > NET_MTU - IP_HLEN - ICMP_HLEN)
 			return false;
-		netfront_tx_send(net.nf, id, net_build_icmp_echo(buf, mac, dst, NET_PING_ID, seq, len),
-				 0);
+		netfront_tx_send(net.nf, id,
+				 net_build_icmp_echo(buf, mac, dst, NET_PING_ID, seq, len), 0);
 		if (net_wait_echo_reply(NET_PING_ID, seq, len, retry < deadline ? retry : deadline))
 			return true;
 	}

@@ -543,7 +543,8 @@ static unsigned int rx_frame_slots(struct netfront *nf, RING_IDX prod)
 		if (i == prod || i - nf->rx.rsp_cons >= NETFRONT_RX_RING_SIZE)
 			return i == prod ? 0 : NETFRONT_RX_RING_SIZE;
 		if (extra) {
-			netif_extra_info_t *ex = (netif_extra_info_t *)RING_GET_RESPONSE(&nf->rx, i);
+			netif_extra_info_t *ex =
+				(netif_extra_info_t *)RING_GET_RESPONSE(&nf->rx, i);
 
 			extra = ex->flags & XEN_NETIF_EXTRA_FLAG_MORE;
 			continue;
