@@ -90,42 +90,10 @@ grant_ref_t gnt_limit(void)
 
 static struct xs_msg msg;
 
-static bool parse_u64(const char *s, uint64_t *v)
-{
-	uint64_t n = 0;
-
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || n > (UINT64_MAX - 9) / 10)
-			return false;
-		n = n * 10 + (uint64_t)(*s - '0');
-	}
-	*v = n;
-	return true;
-}
-
-/* dir/key as a decimal number: 0, -XEN_ENOENT, or -XEN_EINVAL for junk. */
-static long read_u64(const char *dir, const char *key, uint64_t *v)
-{
-	char path[192], buf[32];
-	long rc;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, key);
-	rc = xs_read(0, path, buf, sizeof(buf));
-	if (rc < 0)
-		return rc;
-	if (!parse_u64(buf, v)) {
-		printf("blkfront: %s is '%s', not a number\n", path, buf);
-		return -XEN_EINVAL;
-	}
-	return 0;
-}
-
 /* An optional key: def when absent. */
 static long read_opt(const char *dir, const char *key, uint64_t def, uint64_t *v)
 {
-	long rc = read_u64(dir, key, v);
+	long rc = xs_read_u64(dir, key, v);
 
 	if (rc == -XEN_ENOENT) {
 		*v = def;
@@ -155,7 +123,7 @@ long blkfront_list(unsigned int *vdevs, unsigned int max)
 		uint64_t v;
 		unsigned int j;
 
-		if (!parse_u64(s, &v) || v > UINT32_MAX || n == max)
+		if (!xs_parse_u64(s, &v) || v > UINT32_MAX || n == max)
 			continue;
 		/* Insertion sort: a handful of devices. */
 		for (j = n; j > 0 && vdevs[j - 1] > v; j--)
@@ -172,7 +140,7 @@ static long wait_backend(struct blkfront *bf, uint64_t want, uint64_t deadline)
 {
 	for (;;) {
 		uint64_t state;
-		long rc = read_u64(bf->be, "state", &state);
+		long rc = xs_read_u64(bf->be, "state", &state);
 
 		if (rc && rc != -XEN_ENOENT)
 			return rc;
@@ -259,13 +227,13 @@ static long read_disk_keys(struct blkfront *bf)
 	uint64_t v;
 	long rc;
 
-	if ((rc = read_u64(bf->be, "sectors", &bf->sectors)) != 0 ||
-	    (rc = read_u64(bf->be, "info", &v)) != 0) {
+	if ((rc = xs_read_u64(bf->be, "sectors", &bf->sectors)) != 0 ||
+	    (rc = xs_read_u64(bf->be, "info", &v)) != 0) {
 		printf("blkfront: backend %s lacks sectors or info\n", bf->be);
 		return rc;
 	}
 	bf->info = (uint32_t)v;
-	if ((rc = read_u64(bf->be, "sector-size", &v)) != 0)
+	if ((rc = xs_read_u64(bf->be, "sector-size", &v)) != 0)
 		return rc;
 	bf->sector_size = (uint32_t)v;
 	if ((rc = read_opt(bf->be, "physical-sector-size", bf->sector_size, &v)) != 0)
@@ -318,7 +286,7 @@ long blkfront_connect(struct blkfront *bf, unsigned int slot, unsigned int vdev,
 		printf("blkfront: cannot read %s: %ld\n", path, rc);
 		return rc < 0 ? rc : -XEN_EINVAL;
 	}
-	if ((rc = read_u64(bf->fe, "backend-id", &v)) != 0 || v >= DOMID_FIRST_RESERVED) {
+	if ((rc = xs_read_u64(bf->fe, "backend-id", &v)) != 0 || v >= DOMID_FIRST_RESERVED) {
 		printf("blkfront: bad %s/backend-id\n", bf->fe);
 		return rc ? rc : -XEN_EINVAL;
 	}
@@ -548,5 +516,5 @@ bool cmdline_u64(const char *cmdline, const char *key, uint64_t *value)
 {
 	char buf[24];
 
-	return cmdline_word(cmdline, key, buf, sizeof(buf)) && parse_u64(buf, value);
+	return cmdline_word(cmdline, key, buf, sizeof(buf)) && xs_parse_u64(buf, value);
 }

@@ -21,43 +21,11 @@ static struct xs_msg msg;
 
 /* ---- xenstore ---- */
 
-static bool parse_dec(const char *s, uint64_t *v)
-{
-	uint64_t n = 0;
-
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || n > (UINT64_MAX - 9) / 10)
-			return false;
-		n = n * 10 + (uint64_t)(*s - '0');
-	}
-	*v = n;
-	return true;
-}
-
-/* dir/key as a number: 0, -XEN_ENOENT, or -XEN_EINVAL for junk. */
-static long read_num(const char *dir, const char *key, uint64_t *v)
-{
-	char path[192], buf[32];
-	long rc;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, key);
-	rc = xs_read(0, path, buf, sizeof(buf));
-	if (rc < 0)
-		return rc;
-	if (!parse_dec(buf, v)) {
-		printf("netfront: %s is '%s', not a number\n", path, buf);
-		return -XEN_EINVAL;
-	}
-	return 0;
-}
-
 /* A feature flag: absent reads as def. */
 static bool read_flag(const char *dir, const char *key, bool def)
 {
 	uint64_t v;
-	long rc = read_num(dir, key, &v);
+	long rc = xs_read_u64(dir, key, &v);
 
 	return rc == 0 ? v != 0 : def;
 }
@@ -74,7 +42,7 @@ static long write_num(uint32_t tx, const char *dir, const char *key, uint64_t v)
 long netfront_backend_state(const struct netfront *nf)
 {
 	uint64_t v;
-	long rc = read_num(nf->be, "state", &v);
+	long rc = xs_read_u64(nf->be, "state", &v);
 
 	return rc ? rc : (long)v;
 }
@@ -140,7 +108,7 @@ static void read_features(struct netfront *nf)
 	nf->no_csum_offload = read_flag(nf->be, "feature-no-csum-offload", false);
 	nf->ipv6_csum_offload = read_flag(nf->be, "feature-ipv6-csum-offload", false);
 	nf->split_evtchn = read_flag(nf->be, "feature-split-event-channels", false);
-	nf->max_queues = read_num(nf->be, "multi-queue-max-queues", &v) == 0 ? v : 0;
+	nf->max_queues = xs_read_u64(nf->be, "multi-queue-max-queues", &v) == 0 ? v : 0;
 }
 
 /* Grants the rings and the buffers, allocates the event channel(s). */
@@ -275,7 +243,7 @@ static long connect_common(struct netfront *nf, unsigned int vif, bool split, bo
 		printf("netfront: cannot read %s: %ld\n", path, rc);
 		return rc < 0 ? rc : -XEN_EINVAL;
 	}
-	if ((rc = read_num(nf->fe, "backend-id", &v)) != 0 || v >= DOMID_FIRST_RESERVED) {
+	if ((rc = xs_read_u64(nf->fe, "backend-id", &v)) != 0 || v >= DOMID_FIRST_RESERVED) {
 		printf("netfront: bad %s/backend-id\n", nf->fe);
 		return rc ? rc : -XEN_EINVAL;
 	}

@@ -313,3 +313,34 @@ const char *xs_string(const struct xs_msg *m, unsigned int n)
 	}
 	return off < m->hdr.len ? m->body + off : NULL;
 }
+
+bool xs_parse_u64(const char *s, uint64_t *v)
+{
+	uint64_t n = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || n > (UINT64_MAX - 9) / 10)
+			return false;
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	*v = n;
+	return true;
+}
+
+long xs_read_u64(const char *dir, const char *key, uint64_t *v)
+{
+	char path[192], buf[32];
+	long rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	rc = xs_read(0, path, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
+	if (!xs_parse_u64(buf, v)) {
+		printf("xenstore: %s is '%s', not a number\n", path, buf);
+		return -XEN_EINVAL;
+	}
+	return 0;
+}

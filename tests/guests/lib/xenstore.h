@@ -55,6 +55,12 @@ long xs_path_op(uint32_t type, uint32_t tx, const char *path,
 /* XS_READ: the value's length with the value NUL-terminated in buf (cut to
  * size), or -errno. */
 long xs_read(uint32_t tx, const char *path, char *buf, size_t size);
+
+/* A plain decimal string: false for empty strings, junk and overflow. */
+bool xs_parse_u64(const char *s, uint64_t *v);
+
+/* dir/key as a decimal number: 0, -XEN_ENOENT, or -XEN_EINVAL for junk. */
+long xs_read_u64(const char *dir, const char *key, uint64_t *v);
 long xs_write(uint32_t tx, const char *path, const char *value);
 long xs_transaction_start(uint32_t *tx);
 long xs_transaction_end(uint32_t tx, bool commit);
