@@ -531,6 +531,40 @@ int net__open(struct vm *vm)
 	return 0;
 }
 
+/*
+ * A MAC that stays the same across runs of the same guest (DHCP leases and
+ * host firewall rules keep working): derived from the guest image's
+ * absolute path (the disk image when booting one) and the interface
+ * number.  Two VMs of one image on one bridge need mac=.
+ */
+static void derive_stable_mac(struct vm *vm, unsigned index, uint8_t mac[6])
+{
+	const char *image = vm->cfg->name ? vm->cfg->name : vm->cfg->kernel;
+	char *abs;
+	const char *id;
+	uint8_t digest[16];
+
+	if (!image) {
+		/* No image to name the guest by: the VM's UUID, for its life. */
+		net__derive_mac(vm->xen.handle, index, mac);
+		return;
+	}
+	abs = realpath(image, NULL);
+	id = abs ? abs : image;
+
+	/* Two FNV-1a passes with different bases fill the 16 bytes the
+	 * derivation takes. */
+	for (int half = 0; half < 2; half++) {
+		uint64_t h = half ? 0x84222325cbf29ce4ULL : 0xcbf29ce484222325ULL;
+
+		for (const char *c = id; *c; c++)
+			h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+		memcpy(digest + 8 * half, &h, 8);
+	}
+	free(abs);
+	net__derive_mac(digest, index, mac);
+}
+
 int net__start(struct vm *vm)
 {
 	struct netback *b = vm->net;
@@ -542,7 +576,7 @@ int net__start(struct vm *vm)
 		if (d->cfg->has_mac)
 			memcpy(d->mac, d->cfg->mac, sizeof(d->mac));
 		else
-			net__derive_mac(vm->xen.handle, d->devid, d->mac);
+			derive_stable_mac(vm, d->devid, d->mac);
 		net__format_mac(d->mac, d->mac_text);
 		pr_info("%s: mac %s%s, %s", d->label, d->mac_text, d->cfg->has_mac ? "" : " (derived)",
 			d->link->label);
