@@ -1577,6 +1577,9 @@ START_TEST(notifies_only_when_asked)
 	int16_t st[4];
 
 	two_fronts(&f0, &f1, true);
+	/* Let the backend settle after connecting (binding a channel makes
+	 * it pending, as Xen does) before watching for notifications. */
+	usleep(50000);
 	take_pending(f0.tx_port);
 	*idx(f0.tx, SRING_RSP_EVENT) = f0.tx_cons + 3;
 	front_put_frame(&f0, frame, make_frame(frame, 60, 1), PG - 8, 0, NULL, 0);
