@@ -14,8 +14,10 @@ user    user-mode networking (libslirp).  A UDP peer on 127.0.0.1 answers
         answer until the guest closes, and sends a datagram and waits for
         its answer.  --fatal ends the guest's run with a request netback
         treats as fatal (the guest then reconnects).
-tap     needs root, iproute2's `ip` and `ping` (fails, never skips, without
-        them): a network namespace with a tap device in it (10.99.0.1/24),
+tap     needs root or unprivileged user namespaces (a user then runs the test
+        in a user and network namespace of its own), iproute2's `ip` and
+        `ping` (fails, never skips, without them): a network namespace with
+        a tap device in it (10.99.0.1/24),
         pvmm run inside it on that tap, the guest at 10.99.0.2 answers
         `ping -c 3 -W 2` from the namespace, then a UDP datagram from a
         socket there.  pvmm opens the tap by name (--net tap=NAME, with
@@ -263,10 +265,16 @@ IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 
 
+# Set when the test runs in a user and network namespace of its own
+# (`unshare --user --map-root-user --net`): there it may make taps without
+# being root on the host, and its network is the namespace's.
+USERNS_ENV = "PVMM_NET_TEST_IN_USERNS"
+
+
 def need_root_and_ip(v):
     if os.geteuid() != 0:
-        v.fail("the tap test needs root (network namespaces and tap devices); "
-               "it runs as uid %d" % os.geteuid())
+        v.fail("the tap test needs root, or user namespaces (`unshare --user "
+               "--map-root-user --net`); it runs as uid %d" % os.geteuid())
         return None
     ip = shutil.which("ip") or next((p for p in ("/usr/sbin/ip", "/sbin/ip")
                                      if os.path.exists(p)), None)
@@ -330,15 +338,20 @@ def run_tap(a, v):
     ip = need_root_and_ip(v)
     if not ip:
         return
-    remove_stale_namespaces(ip)
+    in_userns = bool(os.environ.get(USERNS_ENV))
+    if not in_userns:
+        remove_stale_namespaces(ip)
     ns = "pvmm-test-%d" % os.getpid()
     tap = "pvmmtap%d" % (os.getpid() % 10000)
     host_addr, guest_addr = "10.99.0.1", "10.99.0.2"
     g = None
     try:
-        if not sh([ip, "netns", "add", ns], v, "making the namespace"):
+        if in_userns:
+            nsx = []    # this process's own network namespace
+        elif not sh([ip, "netns", "add", ns], v, "making the namespace"):
             return
-        nsx = [ip, "netns", "exec", ns]
+        else:
+            nsx = [ip, "netns", "exec", ns]
         # A persistent tap: pvmm opens it by name, or (--tap-fd) the child
         # below opens it and hands pvmm the descriptor, as a manager would.
         ok = sh(nsx + [ip, "tuntap", "add", "dev", tap, "mode", "tap"], v, "making the tap")
@@ -378,9 +391,10 @@ def run_tap(a, v):
     finally:
         if g:
             g.kill()
-        subprocess.run([ip, "netns", "del", ns], capture_output=True)
-        if os.path.exists("/run/netns/" + ns):
-            v.fail("namespace %s was not deleted" % ns)
+        if not in_userns:
+            subprocess.run([ip, "netns", "del", ns], capture_output=True)
+            if os.path.exists("/run/netns/" + ns):
+                v.fail("namespace %s was not deleted" % ns)
 
 
 # ---- socket ----
@@ -436,6 +450,13 @@ def main():
     if not os.path.exists("/dev/kvm"):
         print("SKIP: /dev/kvm does not exist on this host; pvmm cannot run guests")
         return 77
+    # Not root: the tap test runs in a user and network namespace of its own
+    # (the namespace, its tap and everything in it go when it exits).
+    unshare = shutil.which("unshare")
+    if a.kind == "tap" and os.geteuid() != 0 and not os.environ.get(USERNS_ENV) and unshare:
+        os.environ[USERNS_ENV] = "1"
+        os.execv(unshare, [unshare, "--user", "--map-root-user", "--net",
+                           sys.executable, os.path.abspath(__file__)] + sys.argv[1:])
     # meson's timeout sends SIGTERM: clean up as on any other exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("FAIL: terminated"))
     v = Verdict()
