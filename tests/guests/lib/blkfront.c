@@ -280,17 +280,9 @@ long blkfront_connect(struct blkfront *bf, unsigned int slot, unsigned int vdev,
 	bf->next_id = 1;
 	bf->fe_persistent = persistent;
 	snprintf(bf->fe, sizeof(bf->fe), "device/vbd/%u", vdev);
-	snprintf(path, sizeof(path), "%s/backend", bf->fe);
-	rc = xs_read(0, path, bf->be, sizeof(bf->be));
-	if (rc <= 0 || (size_t)rc >= sizeof(bf->be)) {
-		printf("blkfront: cannot read %s: %ld\n", path, rc);
-		return rc < 0 ? rc : -XEN_EINVAL;
-	}
-	if ((rc = xs_read_u64(bf->fe, "backend-id", &v)) != 0 || v >= DOMID_FIRST_RESERVED) {
-		printf("blkfront: bad %s/backend-id\n", bf->fe);
-		return rc ? rc : -XEN_EINVAL;
-	}
-	bf->be_id = (domid_t)v;
+	rc = xs_find_backend(bf->fe, bf->be, sizeof(bf->be), &bf->be_id);
+	if (rc)
+		return rc;
 
 	snprintf(path, sizeof(path), "%s/state", bf->be);
 	snprintf(token, sizeof(token), "vbd%u", slot);

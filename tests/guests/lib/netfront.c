@@ -230,24 +230,16 @@ static long read_macs(struct netfront *nf)
 
 static long connect_common(struct netfront *nf, unsigned int vif, bool split, bool again)
 {
-	uint64_t deadline = xen_now() + CONNECT_TIMEOUT_NS, v;
+	uint64_t deadline = xen_now() + CONNECT_TIMEOUT_NS;
 	char path[192];
 	static const char token[] = "vif";
 	long rc;
 
 	memset(nf, 0, sizeof(*nf));
 	snprintf(nf->fe, sizeof(nf->fe), "device/vif/%u", vif);
-	snprintf(path, sizeof(path), "%s/backend", nf->fe);
-	rc = xs_read(0, path, nf->be, sizeof(nf->be));
-	if (rc <= 0 || (size_t)rc >= sizeof(nf->be)) {
-		printf("netfront: cannot read %s: %ld\n", path, rc);
-		return rc < 0 ? rc : -XEN_EINVAL;
-	}
-	if ((rc = xs_read_u64(nf->fe, "backend-id", &v)) != 0 || v >= DOMID_FIRST_RESERVED) {
-		printf("netfront: bad %s/backend-id\n", nf->fe);
-		return rc ? rc : -XEN_EINVAL;
-	}
-	nf->be_id = (domid_t)v;
+	rc = xs_find_backend(nf->fe, nf->be, sizeof(nf->be), &nf->be_id);
+	if (rc)
+		return rc;
 
 	snprintf(path, sizeof(path), "%s/state", nf->be);
 	xs_watch_discard();

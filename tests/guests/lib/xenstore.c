@@ -344,3 +344,23 @@ long xs_read_u64(const char *dir, const char *key, uint64_t *v)
 	}
 	return 0;
 }
+
+long xs_find_backend(const char *fe, char *be, size_t be_size, domid_t *be_id)
+{
+	char path[192];
+	uint64_t v;
+	long rc;
+
+	snprintf(path, sizeof(path), "%s/backend", fe);
+	rc = xs_read(0, path, be, be_size);
+	if (rc <= 0 || (size_t)rc >= be_size) {
+		printf("xenstore: cannot read %s: %ld\n", path, rc);
+		return rc < 0 ? rc : -XEN_EINVAL;
+	}
+	if ((rc = xs_read_u64(fe, "backend-id", &v)) != 0 || v >= DOMID_FIRST_RESERVED) {
+		printf("xenstore: bad %s/backend-id\n", fe);
+		return rc ? rc : -XEN_EINVAL;
+	}
+	*be_id = (domid_t)v;
+	return 0;
+}

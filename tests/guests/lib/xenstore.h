@@ -61,6 +61,10 @@ bool xs_parse_u64(const char *s, uint64_t *v);
 
 /* dir/key as a decimal number: 0, -XEN_ENOENT, or -XEN_EINVAL for junk. */
 long xs_read_u64(const char *dir, const char *key, uint64_t *v);
+
+/* A frontend directory's backend: fe/backend into be, fe/backend-id into
+ * *be_id, both checked.  0 or a negative Xen errno (reported). */
+long xs_find_backend(const char *fe, char *be, size_t be_size, domid_t *be_id);
 long xs_write(uint32_t tx, const char *path, const char *value);
 long xs_transaction_start(uint32_t *tx);
 long xs_transaction_end(uint32_t tx, bool commit);
